@@ -1,0 +1,40 @@
+# ssm-tdi: every command a user or CI runs. `make help` lists them.
+PYTHON ?= python3
+PROFILE ?= quick
+DEVICE ?= auto
+TORCH_CPU_VERSION ?= 2.13.0
+
+.PHONY: help install test test-long verify theory lint clean
+
+help:
+	@echo "make install    install the package with its dev extra (torch $(TORCH_CPU_VERSION) CPU first if absent)"
+	@echo "make test       run the test suite (derandomized hypothesis profile)"
+	@echo "make test-long  the test suite with the long hypothesis profile and slow tests"
+	@echo "make verify     numerical check of each claim C1-C4: one PASS/FAIL line each"
+	@echo "make theory     exact sympy proofs of the identities behind the claims"
+	@echo "make lint       ruff"
+	@echo "make clean      remove caches and generated files"
+
+install:
+	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==$(TORCH_CPU_VERSION)"
+	$(PYTHON) -m pip install -e ".[dev]"
+
+# pytest exits 5 when no test ran, which fails this target: an empty run never passes.
+test:
+	$(PYTHON) -m pytest -q -m "not slow"
+
+test-long:
+	SSM_TDI_HYPOTHESIS=long $(PYTHON) -m pytest -q
+
+verify:
+	$(PYTHON) -m verify --json verify/results.json
+
+theory:
+	$(PYTHON) -m theory
+
+lint:
+	$(PYTHON) -m ruff check src tests theory verify
+
+clean:
+	rm -rf .pytest_cache .hypothesis .ruff_cache build dist src/*.egg-info verify/results.json
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

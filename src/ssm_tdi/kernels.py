@@ -1,0 +1,242 @@
+"""Discretization, convolution kernel and frequency response of a diagonal SSM.
+
+One channel of a diagonal LTI SSM has N/2 complex modes; the conjugate half is
+implied, so every sum over modes below is written once and doubled as ``2 Re``.
+Shapes: mode tensors are ``(..., N2)`` with any leading batch dimensions (for
+example ``(H, N2)`` for H channels); they broadcast against each other.
+
+Formulas (PAPER.md section 1):
+
+* ZOH:      lam = exp(dt A),                    Bbar = (lam - 1) / A * B
+* bilinear: lam = (1 + dt A/2) / (1 - dt A/2),  Bbar = dt / (1 - dt A/2) * B
+* kernel:   K_m = 2 Re sum_n c_n lam_n^m,  c_n = C_n Bbar_n,  m = 0..L-1
+* response: H(w) = sum_n c_n / (1 - lam_n e^{-iw}) + conj pair              (L = None)
+            H_L(w) = sum_n c_n (1 - (lam_n e^{-iw})^L) / (1 - lam_n e^{-iw}) + conj pair
+  where H_L is the exact DTFT of the length-L kernel (truncated geometric series).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ._validate import as_tensor, check_finite, check_length, check_positive, check_stable
+
+__all__ = [
+    "discretize",
+    "ssm_kernel",
+    "frequency_response",
+    "power_response",
+    "rfft_grid",
+    "mode_coefficients",
+]
+
+# Below this |z| the ZOH factor (e^z - 1)/z is evaluated by its Taylor series:
+# the series truncation error is |z|^3/24 < 1e-17 there, below float64 eps.
+_PHI_SERIES_RADIUS = 1e-5
+# Kernel and gradient are computed over blocks of this many time steps so that the
+# (..., N2, L) Vandermonde matrix is never held whole (memory ~ N2 * block).
+_KERNEL_BLOCK = 256
+
+
+def _complex_dtype_for(*ts: torch.Tensor) -> torch.dtype:
+    double = any(t.dtype in (torch.float64, torch.complex128) for t in ts)
+    return torch.complex128 if double else torch.complex64
+
+
+def _phi(z: torch.Tensor) -> torch.Tensor:
+    """(exp(z) - 1) / z, continuous at z = 0."""
+    small = z.abs() < _PHI_SERIES_RADIUS
+    z_safe = torch.where(small, torch.ones_like(z), z)
+    direct = (torch.exp(z_safe) - 1) / z_safe
+    series = 1 + z / 2 + z * z / 6
+    return torch.where(small, series, direct)
+
+
+def discretize(A, B, dt, method: str = "zoh"):
+    """Discretize continuous diagonal modes.
+
+    Args:
+        A: complex ``(..., N2)``, continuous-time poles a_n.
+        B: complex ``(..., N2)``, input coefficients B_n (broadcast against A).
+        dt: real step(s) > 0, broadcastable to A; pass ``(H, 1)`` for one step per channel.
+        method: ``"zoh"`` (zero-order hold, exact for piecewise-constant input) or
+            ``"bilinear"`` (Tustin; the (1,1) Pade approximant of exp).
+
+    Returns:
+        ``(lam, Bbar)``, complex tensors of the broadcast shape.
+    """
+    A = check_finite(as_tensor(A, "A"), "A")
+    B = check_finite(as_tensor(B, "B"), "B")
+    dt = check_positive(check_finite(as_tensor(dt, "dt", complex_ok=False), "dt"), "dt")
+    cdt = _complex_dtype_for(A, B, dt)
+    A, B = A.to(cdt), B.to(cdt)
+    dt = dt.to(A.real.dtype)
+    try:
+        torch.broadcast_shapes(A.shape, B.shape, dt.shape)
+    except RuntimeError as exc:
+        raise ValueError(f"A, B, dt: shapes {tuple(A.shape)}, {tuple(B.shape)}, {tuple(dt.shape)} "
+                         "do not broadcast") from exc
+    dtA = dt * A
+    if method == "zoh":
+        lam = torch.exp(dtA)
+        # (lam - 1)/A = dt * (e^{dtA} - 1)/(dtA), stable as A -> 0
+        Bbar = dt * _phi(dtA) * B
+    elif method == "bilinear":
+        denom = 1 - dtA / 2
+        if bool((denom.abs() == 0).any()):
+            raise ValueError("A, dt: bilinear discretization undefined where dt*A = 2")
+        lam = (1 + dtA / 2) / denom
+        Bbar = dt / denom * B
+    else:
+        raise ValueError(f"method: expected 'zoh' or 'bilinear', got {method!r}")
+    return lam, Bbar
+
+
+def mode_coefficients(lam, Bbar, C):
+    """c_n = C_n * Bbar_n after validating and broadcasting the three mode tensors."""
+    lam = check_finite(as_tensor(lam, "lam"), "lam")
+    Bbar = check_finite(as_tensor(Bbar, "Bbar"), "Bbar")
+    C = check_finite(as_tensor(C, "C"), "C")
+    cdt = _complex_dtype_for(lam, Bbar, C)
+    lam, Bbar, C = lam.to(cdt), Bbar.to(cdt), C.to(cdt)
+    try:
+        shape = torch.broadcast_shapes(lam.shape, Bbar.shape, C.shape)
+    except RuntimeError as exc:
+        raise ValueError(f"lam, Bbar, C: shapes {tuple(lam.shape)}, {tuple(Bbar.shape)}, "
+                         f"{tuple(C.shape)} do not broadcast") from exc
+    if len(shape) == 0:
+        raise ValueError("lam: expected at least one mode axis (..., N2), got a scalar")
+    return lam.expand(shape), C * Bbar
+
+
+class _VandermondeRe(torch.autograd.Function):
+    """K_m = 2 Re sum_n c_n exp(m s_n), computed in time blocks.
+
+    Forward and backward each loop over blocks of ``_KERNEL_BLOCK`` steps, so peak
+    memory is O(batch * N2 * block), not O(batch * N2 * L). The backward uses the
+    closed forms (PyTorch's conjugate-Wirtinger convention for a real loss):
+    grad_c = 2 conj(sum_m g_m z^m),  grad_s = 2 conj(c sum_m m g_m z^m).
+    """
+
+    @staticmethod
+    def forward(ctx, c, s, L):
+        ctx.save_for_backward(c, s)
+        ctx.L = L
+        out = []
+        for m0 in range(0, L, _KERNEL_BLOCK):
+            m = torch.arange(m0, min(L, m0 + _KERNEL_BLOCK), device=s.device, dtype=s.real.dtype)
+            V = torch.exp(s.unsqueeze(-1) * m)  # (..., N2, block)
+            out.append(2 * torch.einsum("...n,...nm->...m", c, V).real)
+        return torch.cat(out, dim=-1)
+
+    @staticmethod
+    def backward(ctx, g):
+        c, s = ctx.saved_tensors
+        L = ctx.L
+        acc0 = torch.zeros(torch.broadcast_shapes(c.shape, s.shape), dtype=c.dtype, device=c.device)
+        acc1 = torch.zeros_like(acc0)
+        g = g.to(c.dtype)
+        for m0 in range(0, L, _KERNEL_BLOCK):
+            m = torch.arange(m0, min(L, m0 + _KERNEL_BLOCK), device=s.device, dtype=s.real.dtype)
+            V = torch.exp(s.unsqueeze(-1) * m)
+            gb = g[..., m0:m0 + m.shape[0]]
+            acc0 = acc0 + torch.einsum("...m,...nm->...n", gb, V)
+            acc1 = acc1 + torch.einsum("...m,...nm->...n", gb * m, V)
+        grad_c = 2 * acc0.conj() if ctx.needs_input_grad[0] else None
+        grad_s = 2 * (c * acc1).conj() if ctx.needs_input_grad[1] else None
+        if grad_c is not None:
+            grad_c = _sum_to(grad_c, c.shape)
+        if grad_s is not None:
+            grad_s = _sum_to(grad_s, s.shape)
+        return grad_c, grad_s, None
+
+
+def _sum_to(t: torch.Tensor, shape) -> torch.Tensor:
+    """Reduce a broadcast gradient back to ``shape``."""
+    while t.dim() > len(shape):
+        t = t.sum(0)
+    for i, n in enumerate(shape):
+        if n == 1 and t.shape[i] != 1:
+            t = t.sum(i, keepdim=True)
+    return t
+
+
+def ssm_kernel(lam, Bbar, C, L: int) -> torch.Tensor:
+    """Convolution kernel K_m = 2 Re sum_n C_n Bbar_n lam_n^m for m = 0..L-1.
+
+    Args:
+        lam, Bbar, C: complex ``(..., N2)`` (broadcast); lam may be any finite value
+            with lam != 0 (|lam| >= 1 gives a growing but finite kernel).
+        L: kernel length >= 1.
+
+    Returns:
+        Real ``(..., L)`` tensor (float64 if any input is double precision, else float32).
+    """
+    L = check_length(L, "L")
+    lam, c = mode_coefficients(lam, Bbar, C)
+    if bool((lam == 0).any()):
+        # lam^m with lam = 0 is 1, 0, 0, ...: handled by a tiny floor on |lam| would be
+        # inexact, so reject; no discretized SSM (lam = exp(dt a)) has a zero pole.
+        raise ValueError("lam: expected non-zero poles (lam = 0 has no logarithm)")
+    s = torch.log(lam)
+    return _VandermondeRe.apply(c, s, L)
+
+
+def frequency_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tensor:
+    """Transfer function of the SSM on the unit circle, at angular frequencies ``omega``.
+
+    ``L=None``: infinite-kernel response H(w) = sum_n c_n/(1 - lam_n e^{-iw}) + conj pair,
+    which requires |lam| < 1. ``L`` given: exact DTFT of the length-L kernel,
+    sum_{m<L} K_m e^{-iwm} = sum_n c_n (1 - q_n^L)/(1 - q_n) + conj pair with
+    q_n = lam_n e^{-iw} (closed form, no FFT of K). At q_n = 1 (only possible when
+    |lam_n| = 1) the removable singularity is evaluated by its Taylor expansion.
+
+    Args:
+        lam, Bbar, C: complex ``(..., N2)``.
+        omega: real ``(F,)`` or ``(..., F)`` broadcast against the batch dimensions.
+        L: None or kernel length >= 1.
+
+    Returns:
+        complex ``(..., F)``.
+    """
+    lam, c = mode_coefficients(lam, Bbar, C)
+    omega = check_finite(as_tensor(omega, "omega", complex_ok=False), "omega")
+    if omega.dim() == 0:
+        omega = omega.reshape(1)
+    omega = omega.to(device=lam.device, dtype=lam.real.dtype)
+    e = torch.exp(-1j * omega).unsqueeze(-2)  # (..., 1, F)
+    lam_ = lam.unsqueeze(-1)  # (..., N2, 1)
+    c_ = c.unsqueeze(-1)
+    if L is None:
+        check_stable(lam, "lam")
+        H = c_ / (1 - lam_ * e) + c_.conj() / (1 - lam_.conj() * e)
+        return H.sum(-2)
+    L = check_length(L, "L")
+    return (c_ * _geometric(lam_ * e, L) + c_.conj() * _geometric(lam_.conj() * e, L)).sum(-2)
+
+
+def _geometric(q: torch.Tensor, L: int) -> torch.Tensor:
+    """sum_{m<L} q^m = (1 - q^L)/(1 - q), with the q -> 1 limit handled.
+
+    Near q = 1 the first-order expansion L + L(L-1)/2 (q - 1) is used; its error is
+    O(L^3 |q-1|^2), below float eps * L for |q - 1| < eps^(1/2) / L, which is the switch.
+    """
+    eps = torch.finfo(q.real.dtype).eps
+    near = (q - 1).abs() < math.sqrt(eps) / L
+    q_safe = torch.where(near, torch.zeros_like(q), q)
+    direct = (1 - q_safe**L) / (1 - q_safe)
+    series = L + L * (L - 1) / 2 * (q - 1)
+    return torch.where(near, series, direct)
+
+
+def power_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tensor:
+    """|H(w)|^2, the power frequency response (real ``(..., F)``)."""
+    return frequency_response(lam, Bbar, C, omega, L).abs().square()
+
+
+def rfft_grid(L: int, dtype=torch.float64, device=None) -> torch.Tensor:
+    """The rfft frequency grid w_j = 2 pi j / L, j = 0..floor(L/2)."""
+    L = check_length(L, "L")
+    return 2 * math.pi * torch.arange(L // 2 + 1, dtype=dtype, device=device) / L

@@ -1,0 +1,160 @@
+"""Kernel-regression learning curves (claim C4; Canatar, Bordelon & Pehlevan 2021).
+
+Given the induced kernel's eigenvalues eta_r, the target's power a_r^2 on each
+eigenmode, ridge lam, label-noise variance sigma^2 and P training samples:
+
+    kappa = lam + kappa * sum_r eta_r / (P eta_r + kappa)               (self-consistent)
+    gamma = sum_r P eta_r^2 / (P eta_r + kappa)^2
+    E_g   = 1/(1 - gamma) * [ sum_r a_r^2 kappa^2 / (P eta_r + kappa)^2 + sigma^2 gamma ]
+
+Modes with eta_r = 0 cannot be learned: they contribute a_r^2 / (1 - gamma) for every P.
+Ridge 0: with M positive eigenvalues, kappa > 0 solves 1 = sum eta/(P eta + kappa)
+when P < M, and kappa = 0 when P >= M (interpolation; gamma = M/P, and E_g is
+infinite at P = M if there is unlearnable power or noise).
+
+This is theory on spectra, so it runs in NumPy float64; tensors are accepted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import brentq
+
+__all__ = ["predict", "solve_kappa", "cumulative_power", "cumulative_power_area"]
+
+
+def _vector(x, name: str) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    a = np.asarray(x)
+    if a.dtype.kind == "c":
+        raise ValueError(f"{name}: expected real values, got complex")
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{name}: expected numbers, got dtype {a.dtype}")
+    a = a.astype(np.float64)
+    if a.ndim != 1 or a.size == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D array, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name}: expected finite values, found NaN or inf")
+    return a
+
+
+def _scalar(x, name: str, *, minimum: float = 0.0) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: expected a real number >= {minimum}, got {x!r}") from exc
+    if not np.isfinite(v) or v < minimum:
+        raise ValueError(f"{name}: expected a finite real number >= {minimum}, got {x!r}")
+    return v
+
+
+def _spectrum(eigenvalues, target_power):
+    eta = _vector(eigenvalues, "eigenvalues")
+    a2 = _vector(target_power, "target_power")
+    if eta.shape != a2.shape:
+        raise ValueError(f"eigenvalues, target_power: expected equal shapes, got {eta.shape} and {a2.shape}")
+    # negative eigenvalues at rounding level (e.g. from an SVD squared) are zero
+    tol = 1e3 * np.finfo(np.float64).eps * max(float(np.abs(eta).max()), 1e-300)
+    if np.any(eta < -tol):
+        raise ValueError(f"eigenvalues: expected values >= 0 (a PSD kernel), found {eta.min():.3g}")
+    if np.any(a2 < 0):
+        raise ValueError("target_power: expected values >= 0 (squared amplitudes)")
+    return np.clip(eta, 0.0, None), a2
+
+
+def solve_kappa(eta: np.ndarray, P: float, ridge: float) -> float:
+    """The self-consistent kappa for one P (eta >= 0, validated by the caller)."""
+    pos = eta[eta > 0]
+    if P == 0:
+        return np.inf
+    if ridge > 0:
+        # f(kappa) = kappa (1 - sum eta/(P eta + kappa)) - ridge: f(0) = -ridge < 0 and
+        # f(ridge + sum eta) >= 0, so a sign change is bracketed.
+        def f(k):
+            return k * (1.0 - np.sum(pos / (P * pos + k))) - ridge
+
+        hi = ridge + pos.sum()
+        if f(hi) == 0:
+            return hi
+        return brentq(f, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+    if pos.size <= P:
+        return 0.0
+
+    # ridge 0, P < M: h(kappa) = 1 - sum eta/(P eta + kappa) rises from 1 - M/P < 0 to >= 0
+    # at kappa = sum eta. Solve in log kappa since the root can be many decades below sum eta.
+    def h(logk):
+        return 1.0 - np.sum(pos / (P * pos + np.exp(logk)))
+
+    hi = np.log(pos.sum())
+    lo = hi - 1.0
+    while h(lo) > 0:
+        lo -= 10.0
+        if lo < -745:  # exp underflow: the root is at kappa ~ 0
+            return 0.0
+    return float(np.exp(brentq(h, lo, hi, xtol=1e-14, maxiter=500)))
+
+
+def predict(eigenvalues, target_power, P, ridge: float = 0.0, noise: float = 0.0):
+    """Predicted generalization error E_g for each sample size in ``P``.
+
+    Args:
+        eigenvalues: ``(M,)`` kernel eigenvalues eta_r >= 0 (any order).
+        target_power: ``(M,)`` a_r^2, the target's power on eigenmode r (same order).
+        P: a number or 1-D array of sample sizes >= 0 (need not be integers).
+        ridge: ridge parameter lam >= 0 (sum-of-squares convention: minimise
+            sum_i (f(x_i) - y_i)^2 + lam ||f||^2).
+        noise: label-noise standard deviation sigma >= 0.
+
+    Returns:
+        float (scalar P) or ``(len(P),)`` array of E_g; ``inf`` where theory diverges.
+    """
+    eta, a2 = _spectrum(eigenvalues, target_power)
+    ridge = _scalar(ridge, "ridge")
+    sigma2 = _scalar(noise, "noise") ** 2
+    scalar = np.ndim(P) == 0
+    Ps = np.atleast_1d(np.asarray(P, dtype=np.float64)) if not hasattr(P, "detach") else \
+        np.atleast_1d(P.detach().cpu().numpy().astype(np.float64))
+    if Ps.ndim != 1 or not np.all(np.isfinite(Ps)) or np.any(Ps < 0):
+        raise ValueError(f"P: expected a number or 1-D array of finite sample sizes >= 0, got {P!r}")
+    out = np.empty(Ps.shape)
+    for i, p in enumerate(Ps):
+        out[i] = _error_at(eta, a2, p, ridge, sigma2)
+    return float(out[0]) if scalar else out
+
+
+def _error_at(eta, a2, P, ridge, sigma2) -> float:
+    if P == 0:
+        return float(a2.sum())
+    kappa = solve_kappa(eta, P, ridge)
+    pos = eta > 0
+    if kappa > 0:
+        denom = P * eta + kappa
+        gamma = float(np.sum(P * eta**2 / denom**2))
+        resid = float(np.sum(a2 * kappa**2 / denom**2))
+    else:  # interpolation regime (ridge 0, P >= M): learnable modes fit exactly
+        gamma = float(pos.sum()) / P
+        resid = float(a2[~pos].sum())
+    if gamma >= 1.0:
+        return np.inf if (resid > 0 or sigma2 > 0) else 0.0
+    return (resid + sigma2 * gamma) / (1.0 - gamma)
+
+
+def cumulative_power(eigenvalues, target_power) -> np.ndarray:
+    """C(k) = sum_{r <= k} a_r^2 / sum_r a_r^2 with modes sorted by descending eigenvalue.
+
+    C rising fast means the target lives in the kernel's top modes, which are learned
+    first: the model's bias is aligned with the task. Returns ``(M,)`` in [0, 1].
+    """
+    eta, a2 = _spectrum(eigenvalues, target_power)
+    total = a2.sum()
+    if total <= 0:
+        raise ValueError("target_power: expected some positive power, got all zeros")
+    order = np.argsort(-eta, kind="stable")
+    return np.cumsum(a2[order]) / total
+
+
+def cumulative_power_area(eigenvalues, target_power) -> float:
+    """Mean of C(k) over k = 1..M: 1 when all power sits in the top mode, about 1/2
+    when it is spread evenly, near 1/M when it sits in the last mode."""
+    return float(cumulative_power(eigenvalues, target_power).mean())
