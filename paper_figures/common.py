@@ -1,0 +1,159 @@
+"""Shared plumbing of the figure scripts: profiles, command line, atomic outputs, summaries.
+
+Every figure script ``paper_figures/fig_<name>.py``:
+
+* defines ``PROFILES = {"smoke": {...}, "quick": {...}, "full": {...}}`` (sizes, trials);
+* calls :func:`parse_args` and :func:`run_figure`-style helpers below;
+* writes ``<out>/<name>.pdf``, ``<name>.png``, ``<name>.json`` (all numbers drawn) and
+  ``<name>.summary.json`` (claim, command, profile, key numbers, a reading in words whose
+  verdicts are computed from the numbers, never typed in).
+
+``paper_figures/results_page.py`` assembles the summaries into ``paper_figures/RESULTS.md``.
+Outputs are written to a temporary file and renamed, so an interrupted run never
+leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from ssm_tdi.training import resolve_device  # noqa: E402
+
+FIG_DIR = Path(__file__).resolve().parent
+DEFAULT_OUT = FIG_DIR / "output"
+PROFILE_NAMES = ("smoke", "quick", "full")
+
+__all__ = [
+    "FIG_DIR", "DEFAULT_OUT", "parse_args", "atomic_write_bytes", "save_figure", "save_json",
+    "write_summary", "mean_ci", "Timer", "profile_note",
+]
+
+
+def parse_args(name: str, description: str, argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog=f"paper_figures/fig_{name}.py", description=description)
+    p.add_argument("--profile", choices=PROFILE_NAMES, default=os.environ.get("PROFILE", "quick"),
+                   help="sizes and trial counts: smoke (seconds, for CI), quick (default), full (paper quality)")
+    p.add_argument("--device", default=os.environ.get("DEVICE", "auto"),
+                   help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default paper_figures/output)")
+    p.add_argument("--seed", type=int, default=0, help="base seed; every trial derives its own from it")
+    args = p.parse_args(argv)
+    args.device = resolve_device(args.device)
+    args.name = name
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.command = f"python paper_figures/fig_{name}.py --profile {args.profile}"
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    return args
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(x):
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, torch.Tensor):
+        return _jsonable(x.detach().cpu().tolist())
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    return x
+
+
+def save_json(obj, path: Path) -> None:
+    atomic_write_bytes(path, (json.dumps(_jsonable(obj), indent=1, sort_keys=False) + "\n").encode())
+
+
+def save_figure(fig, out: Path, name: str) -> list[Path]:
+    """Write ``name.pdf`` and ``name.png`` atomically; close the figure."""
+    paths = []
+    for ext in ("pdf", "png"):
+        fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=f".{ext}")
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format=ext, dpi=130, bbox_inches="tight")
+            os.replace(tmp, out / f"{name}.{ext}")
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        paths.append(out / f"{name}.{ext}")
+    plt.close(fig)
+    return paths
+
+
+def profile_note(args, extra: str = "") -> str:
+    """Text stamped on every figure: which profile and sizes made it."""
+    return f"profile={args.profile}" + (f"; {extra}" if extra else "")
+
+
+def write_summary(args, *, title: str, claim: str, key_numbers: dict, reading: str,
+                  seconds: float, extra: dict | None = None) -> None:
+    """The record the results page is built from (one per figure)."""
+    save_json({
+        "name": args.name,
+        "title": title,
+        "claim": claim,
+        "command": args.command,
+        "profile": args.profile,
+        "device": str(args.device),
+        "seconds": round(seconds, 2),
+        "key_numbers": key_numbers,
+        "reading": reading,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        **(extra or {}),
+    }, args.out / f"{args.name}.summary.json")
+
+
+def mean_ci(values, axis=0, level: float = 0.95):
+    """Mean and half-width of the Student-t confidence interval along ``axis``."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    n = v.shape[axis]
+    m = v.mean(axis=axis)
+    if n < 2:
+        return m, np.full_like(m, np.nan)
+    se = v.std(axis=axis, ddof=1) / math.sqrt(n)
+    return m, stats.t.ppf(0.5 + level / 2, n - 1) * se
+
+
+class Timer:
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.t0
