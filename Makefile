@@ -4,7 +4,10 @@ PROFILE ?= quick
 DEVICE ?= auto
 TORCH_CPU_VERSION ?= 2.13.0
 
-.PHONY: help install test test-long verify theory lint clean
+.PHONY: help install test test-long verify theory lint clean figures results-page
+
+# Figure scripts, in the order of the results page (paper_figures/fig_<name>.py).
+FIGURES := $(patsubst paper_figures/fig_%.py,%,$(sort $(wildcard paper_figures/fig_*.py)))
 
 help:
 	@echo "make install    install the package with its dev extra (torch $(TORCH_CPU_VERSION) CPU first if absent)"
@@ -12,6 +15,8 @@ help:
 	@echo "make test-long  the test suite with the long hypothesis profile and slow tests"
 	@echo "make verify     numerical check of each claim C1-C4: one PASS/FAIL line each"
 	@echo "make theory     exact sympy proofs of the identities behind the claims"
+	@echo "make figures    regenerate every figure + paper_figures/RESULTS.md (PROFILE=smoke|quick|full, DEVICE=auto|cpu|cuda)"
+	@echo "make figure-X   one figure, e.g. make figure-spectrum"
 	@echo "make lint       ruff"
 	@echo "make clean      remove caches and generated files"
 
@@ -32,8 +37,17 @@ verify:
 theory:
 	$(PYTHON) -m theory
 
+figures: $(addprefix figure-,$(FIGURES))
+	$(PYTHON) -m paper_figures.results_page
+
+figure-%:
+	$(PYTHON) paper_figures/fig_$*.py --profile $(PROFILE) --device $(DEVICE)
+
+results-page:
+	$(PYTHON) -m paper_figures.results_page
+
 lint:
-	$(PYTHON) -m ruff check src tests theory verify
+	$(PYTHON) -m ruff check src tests theory verify paper_figures benchmarks
 
 clean:
 	rm -rf .pytest_cache .hypothesis .ruff_cache build dist src/*.egg-info verify/results.json
