@@ -1,0 +1,269 @@
+"""The diagonal SSM layer (S4D-style) used by the trainable experiments (E2, E3).
+
+:class:`DiagonalSSM` holds H independent single-input single-output channels, each a
+diagonal SSM with N2 = d_state/2 complex modes (conjugates implied). Its kernel and
+frequency response are computed by :mod:`ssm_tdi.kernels` (one implementation of the
+math, PAPER.md section 1); the layer only stores the parameters and applies the
+convolution. Interface agreed in ``notes/layer_interface.md``.
+
+Parameters (all real tensors, so every optimizer and ``state_dict`` handles them):
+``log_dt`` (H,), ``log_A_real`` (H, N2), ``A_imag`` (H, N2), ``B`` (H, N2, 2),
+``C`` (H, N2, 2), ``D`` (H,); complex B, C are stored as (re, im) pairs
+(``torch.view_as_real``), and A = -exp(log_A_real) + i A_imag is stable by construction.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+
+import torch
+from torch import nn
+
+from . import kernels
+from ._validate import as_tensor
+from .inits import get_init, init_log_dt
+
+__all__ = ["DiagonalSSM", "param_groups", "SSM_PARAM_NAMES"]
+
+#: Names of the DiagonalSSM parameters that ``param_groups`` puts in the SSM group.
+SSM_PARAM_NAMES = ("log_dt", "log_A_real", "A_imag", "B")
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+class DiagonalSSM(nn.Module):
+    """H-channel diagonal SSM: y = causal_conv(K, u) + D * u, K from ``kernels.ssm_kernel``.
+
+    Args:
+        d_model: number of channels H.
+        d_state: real state size N per channel; must be even (N2 = N/2 complex modes).
+        init: name of a default init in :data:`ssm_tdi.inits.INITS`.
+        discretization: ``"zoh"`` (default) or ``"bilinear"``.
+        dt_min, dt_max: range of the log-uniform initial step per channel.
+        dtype: ``torch.float32`` (default) or ``torch.float64`` for the real parameters;
+            the complex math then runs in complex64 / complex128.
+        device: where the parameters live (the module can also be moved with ``.to``).
+        generator: CPU ``torch.Generator`` for every random draw of the init (dt, C, D, ...);
+            ``None`` uses the global RNG.
+        **init_kwargs: options of the init function (e.g. ``alpha`` for ``freqbias``).
+    """
+
+    def __init__(self, d_model: int, d_state: int = 64, init: str = "s4d-lin",
+                 discretization: str = "zoh", dt_min: float = 1e-3, dt_max: float = 1e-1,
+                 dtype=torch.float32, device=None, generator: torch.Generator | None = None,
+                 **init_kwargs):
+        super().__init__()
+        for name, v in (("d_model", d_model), ("d_state", d_state)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+        if d_state % 2:
+            raise ValueError(f"d_state: expected an even number (N/2 complex modes, conjugates implied), "
+                             f"got {d_state}")
+        if discretization not in ("zoh", "bilinear"):
+            raise ValueError(f"discretization: expected 'zoh' or 'bilinear', got {discretization!r}")
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+        init_fn = get_init(init)
+        self.d_model = H = int(d_model)
+        self.d_state = int(d_state)
+        self.N2 = N2 = self.d_state // 2
+        self.init_name = init
+        self.discretization = discretization
+        self.dt_min, self.dt_max = dt_min, dt_max
+
+        log_dt = init_log_dt(H, dt_min, dt_max, generator=generator)
+        kw = dict(init_kwargs)
+        if "dt_max" in inspect.signature(init_fn).parameters and "dt_max" not in kw:
+            kw["dt_max"] = dt_max
+        try:
+            A, B, C = init_fn(H, N2, generator=generator, **kw)
+        except TypeError as exc:  # unknown keyword for this init
+            raise ValueError(f"init {init!r}: bad keyword arguments {sorted(kw)}: {exc}") from exc
+        D = torch.randn(H, dtype=torch.float64, generator=generator)
+        if not bool((A.real < 0).all()):  # pragma: no cover - every registered init is stable
+            raise ValueError(f"init {init!r} returned an unstable pole (Re A >= 0)")
+
+        fk = dict(dtype=dtype, device=device)
+        self.log_dt = nn.Parameter(log_dt.to(**fk))
+        self.log_A_real = nn.Parameter(torch.log(-A.real).to(**fk))
+        self.A_imag = nn.Parameter(A.imag.to(**fk))
+        self.B = nn.Parameter(torch.view_as_real(B).to(**fk).contiguous())
+        self.C = nn.Parameter(torch.view_as_real(C).to(**fk).contiguous())
+        self.D = nn.Parameter(D.to(**fk))
+
+    # ------------------------------------------------------------------ parameters
+    def A(self) -> torch.Tensor:
+        """Complex (H, N2): a_n = -exp(log_A_real) + i A_imag."""
+        return torch.complex(-torch.exp(self.log_A_real), self.A_imag)
+
+    def dt(self) -> torch.Tensor:
+        """Real (H,): dt = exp(log_dt)."""
+        return torch.exp(self.log_dt)
+
+    def B_complex(self) -> torch.Tensor:
+        """Complex (H, N2) view of ``B``."""
+        return torch.view_as_complex(self.B)
+
+    def C_complex(self) -> torch.Tensor:
+        """Complex (H, N2) view of ``C``."""
+        return torch.view_as_complex(self.C)
+
+    def discrete(self):
+        """(lam, Bbar, C), complex (H, N2) each, via :func:`ssm_tdi.kernels.discretize`."""
+        lam, Bbar = kernels.discretize(self.A(), self.B_complex(), self.dt().unsqueeze(-1),
+                                       method=self.discretization)
+        return lam, Bbar, self.C_complex()
+
+    # ------------------------------------------------------------------ kernel / spectrum
+    def kernel(self, L: int) -> torch.Tensor:
+        """Real (H, L): K_m = 2 Re sum_n C_n Bbar_n lam_n^m (``kernels.ssm_kernel``); D excluded."""
+        lam, Bbar, C = self.discrete()
+        return kernels.ssm_kernel(lam, Bbar, C, L)
+
+    def frequency_response(self, omega, L: int | None = None, include_D: bool = False) -> torch.Tensor:
+        """Complex (H, F) transfer function at ``omega`` (``kernels.frequency_response``).
+
+        ``L=None``: infinite-kernel H(w); ``L`` given: DTFT of the length-L kernel.
+        The skip term D is excluded unless ``include_D`` (then D is added to every w).
+        """
+        lam, Bbar, C = self.discrete()
+        omega = as_tensor(omega, "omega", complex_ok=False).to(device=lam.device, dtype=lam.real.dtype)
+        Hw = kernels.frequency_response(lam, Bbar, C, omega, L)
+        if include_D:
+            Hw = Hw + self.D.unsqueeze(-1).to(Hw.real.dtype)
+        return Hw
+
+    def power_spectrum(self, L: int, include_D: bool = False) -> torch.Tensor:
+        """Real (H, L//2+1): |H_L(w_j)|^2 on the rfft grid w_j = 2 pi j / L (D excluded by default).
+
+        Equals ``|torch.fft.rfft(self.kernel(L))|^2`` (the exact length-L DFT of the kernel).
+        """
+        omega = kernels.rfft_grid(L, dtype=self.log_dt.dtype, device=self.log_dt.device)
+        return self.frequency_response(omega, L=L, include_D=include_D).abs().square()
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """u (batch, L, H) -> y (batch, L, H); causal convolution with K by FFT (length 2L) + D*u."""
+        if not isinstance(u, torch.Tensor):
+            u = as_tensor(u, "u", complex_ok=False)
+        if u.is_complex():
+            raise ValueError(f"u: expected a real tensor, got complex dtype {u.dtype}")
+        if u.dim() != 3:
+            raise ValueError(f"u: expected shape (batch, L, d_model={self.d_model}), got {tuple(u.shape)}")
+        if u.shape[-1] != self.d_model:
+            raise ValueError(f"u: expected {self.d_model} channels in the last dimension, "
+                             f"got shape {tuple(u.shape)}")
+        if u.shape[1] < 1:
+            raise ValueError(f"u: expected a sequence length >= 1, got shape {tuple(u.shape)}")
+        u = u.to(dtype=self.log_dt.dtype, device=self.log_dt.device)
+        if not bool(torch.isfinite(u).all()):
+            raise ValueError("u: expected finite values, found NaN or inf")
+        L = u.shape[1]
+        K = self.kernel(L)  # (H, L)
+        n = 2 * L
+        uf = torch.fft.rfft(u.transpose(1, 2), n=n)  # (batch, H, L+1)
+        Kf = torch.fft.rfft(K, n=n)  # (H, L+1)
+        y = torch.fft.irfft(uf * Kf, n=n)[..., :L]  # (batch, H, L)
+        return y.transpose(1, 2) + self.D * u
+
+    # ------------------------------------------------------------------ edits / diagnostics
+    @torch.no_grad()
+    def set_parameters(self, *, A=None, B=None, C=None, dt=None, D=None, channels=None) -> None:
+        """Overwrite parameters in place (e.g. after TDI).
+
+        A, B, C: complex (rows, N2) (real input is promoted); dt, D: real (rows,), where
+        rows = H, or len(channels) when ``channels`` (a sequence / 1-D tensor of channel
+        indices) is given. A is converted to ``log_A_real = log(-Re A)``, ``A_imag = Im A``;
+        dt to ``log_dt``. Everything is validated before anything is written, so a
+        ValueError leaves the layer unchanged.
+        """
+        H, N2 = self.d_model, self.N2
+        if channels is None:
+            idx = torch.arange(H)
+        else:
+            idx = torch.as_tensor(channels)
+            if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex() or idx.dim() != 1:
+                raise ValueError(
+                    f"channels: expected a 1-D sequence of integer channel indices, got {channels!r}")
+            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= H):
+                raise ValueError(f"channels: indices must lie in [0, {H}), got {idx.tolist()}")
+            if idx.unique().numel() != idx.numel():
+                raise ValueError(f"channels: indices must be distinct, got {idx.tolist()}")
+        rows = idx.numel()
+        idx = idx.to(self.log_dt.device)
+
+        def mode_tensor(x, name):
+            t = as_tensor(x, name).to(torch.complex128)
+            if tuple(t.shape) != (rows, N2):
+                raise ValueError(f"{name}: expected shape ({rows}, {N2}), got {tuple(t.shape)}")
+            if not bool(torch.isfinite(torch.view_as_real(t)).all()):
+                raise ValueError(f"{name}: expected finite values, found NaN or inf")
+            return t
+
+        def channel_tensor(x, name):
+            t = as_tensor(x, name, complex_ok=False).to(torch.float64)
+            if tuple(t.shape) != (rows,):
+                raise ValueError(f"{name}: expected shape ({rows},), got {tuple(t.shape)}")
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name}: expected finite values, found NaN or inf")
+            return t
+
+        writes = []
+        if A is not None:
+            At = mode_tensor(A, "A")
+            if not bool((At.real < 0).all()):
+                worst = float(At.real.max())
+                raise ValueError(f"A: expected Re(A) < 0 (stable poles), found max Re(A) = {worst:.6g}")
+            writes += [(self.log_A_real, torch.log(-At.real)), (self.A_imag, At.imag)]
+        if B is not None:
+            writes.append((self.B, torch.view_as_real(mode_tensor(B, "B"))))
+        if C is not None:
+            writes.append((self.C, torch.view_as_real(mode_tensor(C, "C"))))
+        if dt is not None:
+            dtt = channel_tensor(dt, "dt")
+            if not bool((dtt > 0).all()):
+                raise ValueError(f"dt: expected values > 0, found min {float(dtt.min()):.6g}")
+            writes.append((self.log_dt, torch.log(dtt)))
+        if D is not None:
+            writes.append((self.D, channel_tensor(D, "D")))
+        for p, v in writes:
+            p.index_copy_(0, idx, v.to(dtype=p.dtype, device=p.device))
+
+    @torch.no_grad()
+    def aliasing_fraction(self) -> float:
+        """Fraction of the H*N2 modes with dt * |Im a_n| > pi (pole past Nyquist, aliased)."""
+        frac = (self.dt().unsqueeze(-1) * self.A_imag.abs() > math.pi).to(torch.float64).mean()
+        return float(frac)
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, d_state={self.d_state}, init={self.init_name!r}, "
+                f"discretization={self.discretization!r}, dtype={self.log_dt.dtype}")
+
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float, ssm_lr: float = 1e-3) -> list[dict]:
+    """Optimizer param groups: the SSM dynamics at ``ssm_lr`` without weight decay.
+
+    ``log_dt``, ``log_A_real``, ``A_imag`` and ``B`` of every :class:`DiagonalSSM` in
+    ``model`` go in the first group (lr = ssm_lr, weight_decay = 0; the S4 convention);
+    every other trainable parameter (C, D, linear layers, norms, ...) goes in the second
+    (lr, weight_decay). Empty groups are omitted. Parameters with ``requires_grad=False``
+    are left out.
+    """
+    ssm_ids = set()
+    for m in model.modules():
+        if isinstance(m, DiagonalSSM):
+            for name in SSM_PARAM_NAMES:
+                ssm_ids.add(id(getattr(m, name)))
+    ssm, other = [], []
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        (ssm if id(p) in ssm_ids else other).append(p)
+    groups = []
+    if ssm:
+        groups.append({"params": ssm, "lr": ssm_lr, "weight_decay": 0.0, "name": "ssm"})
+    if other:
+        groups.append({"params": other, "lr": lr, "weight_decay": weight_decay, "name": "other"})
+    return groups
