@@ -33,7 +33,8 @@ __all__ = [
 ]
 
 # Below this |z| the ZOH factor (e^z - 1)/z is evaluated by its Taylor series:
-# the series truncation error is |z|^3/24 < 1e-17 there, below float64 eps.
+# the series truncation error is |z|^3/24 < 1e-17 there, below float64 eps. Above it,
+# expm1(z)/z is accurate to a few eps (exp(z) - 1 would lose eps/|z| to cancellation).
 _PHI_SERIES_RADIUS = 1e-5
 # Kernel and gradient are computed over blocks of this many time steps so that the
 # (..., N2, L) Vandermonde matrix is never held whole (memory ~ N2 * block).
@@ -49,7 +50,7 @@ def _phi(z: torch.Tensor) -> torch.Tensor:
     """(exp(z) - 1) / z, continuous at z = 0."""
     small = z.abs() < _PHI_SERIES_RADIUS
     z_safe = torch.where(small, torch.ones_like(z), z)
-    direct = (torch.exp(z_safe) - 1) / z_safe
+    direct = torch.expm1(z_safe) / z_safe
     series = 1 + z / 2 + z * z / 6
     return torch.where(small, series, direct)
 
@@ -108,7 +109,8 @@ def mode_coefficients(lam, Bbar, C):
                          f"{tuple(C.shape)} do not broadcast") from exc
     if len(shape) == 0:
         raise ValueError("lam: expected at least one mode axis (..., N2), got a scalar")
-    return lam.expand(shape), C * Bbar
+    # c is expanded too: with scalar Bbar and C, C * Bbar alone would have no mode axis.
+    return lam.expand(shape), (C * Bbar).expand(shape)
 
 
 class _VandermondeRe(torch.autograd.Function):
@@ -206,6 +208,12 @@ def frequency_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tenso
     if omega.dim() == 0:
         omega = omega.reshape(1)
     omega = omega.to(device=lam.device, dtype=lam.real.dtype)
+    try:
+        torch.broadcast_shapes(lam.shape[:-1], omega.shape[:-1])
+    except RuntimeError as exc:
+        raise ValueError(f"omega: batch shape {tuple(omega.shape[:-1])} (of omega "
+                         f"{tuple(omega.shape)}) does not broadcast against the modes' batch "
+                         f"shape {tuple(lam.shape[:-1])}") from exc
     e = torch.exp(-1j * omega).unsqueeze(-2)  # (..., 1, F)
     lam_ = lam.unsqueeze(-1)  # (..., N2, 1)
     c_ = c.unsqueeze(-1)
@@ -218,17 +226,25 @@ def frequency_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tenso
 
 
 def _geometric(q: torch.Tensor, L: int) -> torch.Tensor:
-    """sum_{m<L} q^m = (1 - q^L)/(1 - q), with the q -> 1 limit handled.
+    """sum_{m<L} q^m = (1 - q^L)/(1 - q), accurate to a few eps everywhere.
 
-    Near q = 1 the first-order expansion L + L(L-1)/2 (q - 1) is used; its error is
-    O(L^3 |q-1|^2), below float eps * L for |q - 1| < eps^(1/2) / L, which is the switch.
+    Far from q = 1 (|q - 1| >= 1/2) the direct quotient is well conditioned. Near q = 1
+    the direct numerator 1 - q^L cancels (relative error eps / |1 - q^L|, up to
+    sqrt(eps) at the old series switch), so there it is computed as
+    -expm1(L log1p(q - 1)) over the exactly rounded 1 - q. At q = 1 exactly the
+    removable singularity takes its first-order expansion L + L(L-1)/2 (q - 1), which
+    gives the right value and derivative. Every branch is fed safe dummy values where
+    it is not selected, so gradients stay finite.
     """
-    eps = torch.finfo(q.real.dtype).eps
-    near = (q - 1).abs() < math.sqrt(eps) / L
-    q_safe = torch.where(near, torch.zeros_like(q), q)
-    direct = (1 - q_safe**L) / (1 - q_safe)
-    series = L + L * (L - 1) / 2 * (q - 1)
-    return torch.where(near, series, direct)
+    d = q - 1
+    near = d.abs() < 0.5
+    one = d == 0
+    d_safe = torch.where(one, torch.full_like(d, 0.25), d)
+    q_far = torch.where(near, torch.zeros_like(q), q)
+    direct = (1 - q_far**L) / (1 - q_far)
+    close = torch.expm1(L * torch.log1p(d_safe)) / d_safe
+    series = L + L * (L - 1) / 2 * d
+    return torch.where(near, torch.where(one, series, close), direct)
 
 
 def power_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tensor:

@@ -40,10 +40,11 @@ def _vector(x, name: str) -> np.ndarray:
 
 
 def _scalar(x, name: str, *, minimum: float = 0.0) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name}: expected a real number >= {minimum}, got {x!r}") from exc
+    a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+    if a.dtype.kind not in "biuf" or a.size != 1:
+        # complex (float() would silently drop the imaginary part), strings, None, arrays
+        raise ValueError(f"{name}: expected a real number >= {minimum}, got {x!r}")
+    v = float(a.reshape(()))
     if not np.isfinite(v) or v < minimum:
         raise ValueError(f"{name}: expected a finite real number >= {minimum}, got {x!r}")
     return v
@@ -70,23 +71,26 @@ def solve_kappa(eta: np.ndarray, P: float, ridge: float) -> float:
         return np.inf
     if ridge > 0:
         # f(kappa) = kappa (1 - sum eta/(P eta + kappa)) - ridge: f(0) = -ridge < 0 and
-        # f(ridge + sum eta) >= 0, so a sign change is bracketed.
+        # f(k) >= k - sum eta - ridge, so f(2 (ridge + sum eta)) >= ridge + sum eta > 0
+        # with a margin far above rounding (at k = ridge + sum eta itself f is only
+        # >= 0, and rounds negative when P eta << kappa, e.g. P = 1e-300).
         def f(k):
+            if k == 0:  # exact limit; the sum can overflow to inf (0 * inf = NaN) for P ~ 1e-308
+                return -ridge
             return k * (1.0 - np.sum(pos / (P * pos + k))) - ridge
 
-        hi = ridge + pos.sum()
-        if f(hi) == 0:
-            return hi
+        hi = 2.0 * (ridge + pos.sum())
         return brentq(f, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
     if pos.size <= P:
         return 0.0
 
-    # ridge 0, P < M: h(kappa) = 1 - sum eta/(P eta + kappa) rises from 1 - M/P < 0 to >= 0
-    # at kappa = sum eta. Solve in log kappa since the root can be many decades below sum eta.
+    # ridge 0, P < M: h(kappa) = 1 - sum eta/(P eta + kappa) rises from 1 - M/P < 0 to
+    # >= 1/2 at kappa = 2 sum eta (a margin: at sum eta itself h is only >= 0 and can round
+    # negative for tiny P). Solve in log kappa since the root can be many decades below.
     def h(logk):
         return 1.0 - np.sum(pos / (P * pos + np.exp(logk)))
 
-    hi = np.log(pos.sum())
+    hi = np.log(2.0 * pos.sum())
     lo = hi - 1.0
     while h(lo) > 0:
         lo -= 10.0
@@ -113,8 +117,11 @@ def predict(eigenvalues, target_power, P, ridge: float = 0.0, noise: float = 0.0
     ridge = _scalar(ridge, "ridge")
     sigma2 = _scalar(noise, "noise") ** 2
     scalar = np.ndim(P) == 0
-    Ps = np.atleast_1d(np.asarray(P, dtype=np.float64)) if not hasattr(P, "detach") else \
-        np.atleast_1d(P.detach().cpu().numpy().astype(np.float64))
+    Ps = np.atleast_1d(np.asarray(P.detach().cpu().numpy() if hasattr(P, "detach") else P))
+    if Ps.dtype.kind not in "biuf":
+        # complex would lose its imaginary part in a cast; strings / None are not sizes
+        raise ValueError(f"P: expected real sample sizes, got dtype {Ps.dtype} ({P!r})")
+    Ps = Ps.astype(np.float64)
     if Ps.ndim != 1 or not np.all(np.isfinite(Ps)) or np.any(Ps < 0):
         raise ValueError(f"P: expected a number or 1-D array of finite sample sizes >= 0, got {P!r}")
     out = np.empty(Ps.shape)

@@ -76,8 +76,18 @@ def _input_factor(input_cov, L: int, like: torch.Tensor) -> torch.Tensor:
     if S.shape[-2:] != (L, L):
         raise ValueError(f"input_cov: expected shape (..., {L}, {L}) to match the kernel length, "
                          f"got {tuple(S.shape)}")
+    try:
+        torch.broadcast_shapes(S.shape[:-2], like.shape[:-1])
+    except RuntimeError as exc:
+        raise ValueError(f"input_cov: batch shape {tuple(S.shape[:-2])} does not broadcast against the "
+                         f"kernel's batch shape {tuple(like.shape[:-1])}") from exc
     S = S.to(dtype=like.dtype, device=like.device)
-    if not torch.allclose(S, S.transpose(-1, -2), rtol=1e-10, atol=1e-12 * float(S.abs().max() + 1)):
+    # Symmetric up to rounding: a covariance formed in floating point (Q D Q^T, X^T X / n)
+    # is asymmetric by up to ~L eps max|S| (a few 1e-8 relative in float32), so the
+    # tolerance scales with the working precision and L (floor 1e-12 relative, as before).
+    scale = float(S.abs().max())
+    sym_tol = max(1e-12, 16 * L * torch.finfo(S.dtype).eps) * scale
+    if float((S - S.transpose(-1, -2)).abs().max()) > sym_tol:
         raise ValueError("input_cov: expected a symmetric matrix")
     evals, Q = torch.linalg.eigh(S)
     # eigh of a PSD matrix can return tiny negative values at the float rounding level
