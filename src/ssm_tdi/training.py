@@ -75,7 +75,7 @@ def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _batches(n: int, batch_size: int | None, gen: torch.Generator):
     if batch_size is None or batch_size >= n:
-        yield torch.arange(n)
+        yield None
         return
     perm = torch.randperm(n, generator=gen)
     for i in range(0, n, batch_size):
@@ -133,8 +133,11 @@ def train(model: torch.nn.Module, X, y, config: TrainConfig, X_val=None, y_val=N
         model.train()
         tot = 0.0
         for idx in _batches(X.shape[0], config.batch_size, gen):
-            xb, yb = X[idx].to(device), y[idx].to(device)
-            mb = None if mask is None else mask[idx].to(device)
+            if idx is None:  # full batch: no copy
+                xb, yb, mb = X.to(device), y.to(device), None if mask is None else mask.to(device)
+            else:
+                xb, yb = X[idx].to(device), y[idx].to(device)
+                mb = None if mask is None else mask[idx].to(device)
             opt.zero_grad(set_to_none=True)
             loss = _loss(config.task, _forward(model, xb, mb), yb)
             if not torch.isfinite(loss):
@@ -144,7 +147,7 @@ def train(model: torch.nn.Module, X, y, config: TrainConfig, X_val=None, y_val=N
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             opt.step()
             res.steps += 1
-            tot += float(loss) * len(idx)
+            tot += loss.item() * xb.shape[0]
             if callback is not None:
                 callback(res.steps, model)
         res.train_loss.append(tot / X.shape[0])
