@@ -1,0 +1,464 @@
+"""The fast TDI solver: fit N2 damped complex modes to a target power spectrum.
+
+Problem. Given S(w_j) >= 0 on the rfft grid w_j = 2 pi j / L (j = 0..L//2), find poles
+lam_n (|lam_n| < 1) and residues c_n, n = 1..N2, such that the length-L kernel
+K_m = 2 Re sum_n c_n lam_n^m (m < L) has power spectrum |Khat_j|^2 = |H_L(w_j)|^2
+proportional to S, i.e. minimise L_spec(|Khat|^2, S). Everything here works on plain
+complex tensors ``(R, N2)`` (R independent rows = target spectra); :mod:`ssm_tdi.tdi`
+maps the result onto a layer.
+
+Algorithm (all rows batched):
+
+1. *Spectral factor.* s = max(S / max S, floor). The real cepstrum
+   chat = irfft(log(s) / 2) is folded onto causal lags (chat_0, 2 chat_1, ..., chat_{L/2}, 0, ...)
+   and exponentiated: G = exp(rfft(folded)), g = irfft(G). Folding keeps the even part of
+   the cepstrum, so |G_j|^2 = s_j exactly on the grid; g is the (circularly aliased)
+   minimum-phase kernel with that spectrum: real, front-loaded, the natural target for a
+   sum of decaying exponentials.
+2. *Poles by matrix pencil.* The Hankel matrix Y[i, k] = g_{i+k} (k = 0..P) of a sum of
+   M exponentials has rank M and a shift-invariant row space: with V the top-M right
+   singular vectors, V[1:] = V[:-1] Z and eig(Z) = poles.
+   M = 2 N2 real-signal poles come as conjugate pairs (one mode each) or real poles (one
+   mode each as well); when that gives more than N2 modes, the N2 with the largest energy
+   |c|^2 sum_m |lam|^{2m} in a least-squares fit are kept. Radii are clipped into
+   [min_radius, max_radius]. Very short sequences (L < 6) or a failed pencil fall back to a
+   heuristic placement (angles at quantiles of the spectral mass, radii from the spacing).
+3. *Residues by linear least squares.* With the poles fixed, K is linear in (Re c, Im c):
+   K = sum_n Re c_n * 2 Re(lam_n^m) + Im c_n * 2 Re(i lam_n^m); minimise ||K - g||_2 (by
+   Parseval the same as sum_j |Khat_j - G_j|^2). The basis kernels come from
+   ``kernels.ssm_kernel``.
+4. *Levenberg-Marquardt on L_spec itself.* Parameters per mode: log-radius sigma, angle
+   theta (s = log lam = sigma + i theta) and (Re c, Im c). Residual vector
+   r = |Khat|^2/|| |Khat|^2 || - S/||S|| (so ||r||^2 = L_spec), Jacobian exact:
+   dK/dsigma_n = m * 2 Re(c_n lam_n^m), dK/dtheta_n = m * 2 Re(i c_n lam_n^m) (per-mode kernels
+   from ``kernels.ssm_kernel``, times m), dKhat = rfft(dK), d|Khat|^2 = 2 Re(conj(Khat) dKhat),
+   then the derivative of the normalisation. sigma is projected into
+   [log min_radius, log max_radius] after every step, so the poles stay stable with margin.
+   Per-row damping mu (x/3 on success, x4 on failure), per-row early stop at ``tol``.
+
+Phase variants (channel diversity). For a fitted row with DFT Khat and an angle alpha, the
+kernel with DFT e^{i alpha phi(w_j)} Khat_j has *exactly* the same power spectrum; phi is a
+smooth taper from 0 at w = 0 and pi (where a real kernel's DFT is real) to 1 elsewhere
+(:func:`rotate_kernel`), so the rotated kernel has correlation ~cos(alpha) with the original
+(alpha = pi/2: a quadrature partner, like a Hilbert transform). :func:`phase_variants` fits
+it from (a) residues on the prototype's poles, refined by LM, and, where that start's
+:func:`robust_loss` (L_spec after a 1e-7 relative perturbation of every parameter) is not
+acceptable, also from (b) a fresh pencil + least-squares start, keeping the better: start (a)
+sometimes ends in a near-cancellation of huge mode contributions whose tiny exact loss would
+not survive float32 storage.
+
+Notes on conditioning and cost: everything is float64; the per-iteration cost is
+O(R N2 L log L) (4 N2 FFTs of length L per row) plus an O(R (4 N2)^3) solve, independent of
+the number of layer channels sharing a spectrum.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import kernels
+
+__all__ = [
+    "min_phase_factor",
+    "matrix_pencil",
+    "mode_kernels",
+    "fit_residues",
+    "lm_refine",
+    "fit_spectra",
+    "phase_variants",
+    "rotate_kernel",
+    "robust_loss",
+    "power_of",
+    "loss_of",
+]
+
+_CHUNK = 16  # rows per batch in the memory-heavy steps: (chunk, 4 N2, L) float64 tensors
+
+
+def _chunks(R: int, size: int = _CHUNK):
+    for a in range(0, R, size):
+        yield slice(a, min(R, a + size))
+
+
+# ----------------------------------------------------------------------------- basic pieces
+def min_phase_factor(s: torch.Tensor, L: int) -> torch.Tensor:
+    """Real kernel g ``(..., L)`` with |rfft(g)|^2 = s exactly (s > 0, ``(..., L//2+1)``), min-phase-like.
+
+    Folded real cepstrum: chat = irfft(log(s)/2, n=L); w = (1, 2, ..., 2, [1 at L/2 if L even], 0, ...);
+    g = irfft(exp(rfft(w * chat)), n=L).
+    """
+    chat = torch.fft.irfft(0.5 * torch.log(s), n=L)
+    w = torch.zeros(L, dtype=s.dtype, device=s.device)
+    w[0] = 1.0
+    if L % 2 == 0:
+        w[1 : L // 2] = 2.0
+        w[L // 2] = 1.0
+    else:
+        w[1 : (L + 1) // 2] = 2.0
+    return torch.fft.irfft(torch.exp(torch.fft.rfft(chat * w)), n=L)
+
+
+def matrix_pencil(g: torch.Tensor, M: int, P: int | None = None) -> torch.Tensor:
+    """Poles of a sum of M exponentials fitted to the rows of g ``(R, L)``: complex ``(R, M)``.
+
+    Hankel Y (L-P rows, P+1 columns), V = top-M right singular vectors, poles = eig(V[:-1]^+ V[1:]).
+    """
+    R, L = g.shape
+    if P is None:
+        P = min(L // 3, 512)
+    P = max(M, min(P, L - M - 1))
+    idx = torch.arange(L - P, device=g.device)[:, None] + torch.arange(P + 1, device=g.device)[None, :]
+    Y = g[:, idx]  # (R, L-P, P+1)
+    # SVD of Y itself (LAPACK gesdd); eigh of Y^T Y can take seconds on the clustered tiny
+    # eigenvalues of smooth spectra (subnormal arithmetic), the SVD does not
+    V = torch.linalg.svd(Y, full_matrices=False).Vh[:, :M, :].transpose(1, 2)  # (R, P+1, M)
+    Z = torch.linalg.lstsq(V[:, :-1, :], V[:, 1:, :]).solution  # (R, M, M)
+    return torch.linalg.eigvals(Z)
+
+
+def mode_kernels(lam: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
+    """Per-mode kernels 2 Re(c_n lam_n^m), m < L: ``(..., N2, L)`` via ``kernels.ssm_kernel``.
+
+    lam, c: complex ``(..., N2)`` (broadcast).
+    """
+    lam, c = torch.broadcast_tensors(lam, c)
+    return kernels.ssm_kernel(lam.unsqueeze(-1), torch.ones_like(c).unsqueeze(-1), c.unsqueeze(-1), L)
+
+
+def power_of(lam: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
+    """|rfft(K)|^2 ``(..., L//2+1)`` of K = kernels.ssm_kernel(lam, 1, c, L) (= |H_L(w_j)|^2)."""
+    K = kernels.ssm_kernel(lam, torch.ones_like(c), c, L)
+    Kh = torch.fft.rfft(K)
+    return Kh.real**2 + Kh.imag**2
+
+
+def loss_of(Sm: torch.Tensor, St: torch.Tensor) -> torch.Tensor:
+    """Row-wise L_spec with the convention L_spec = 2 for an all-zero model spectrum.
+
+    Rows are first divided by their maximum (L_spec is scale-invariant), so no norm under- or
+    overflows.
+    """
+    mm = Sm.amax(-1, keepdim=True)
+    Sm = Sm / mm.clamp_min(1e-300)
+    St = St / St.amax(-1, keepdim=True).clamp_min(1e-300)
+    nm = Sm.norm(dim=-1, keepdim=True)
+    nt = St.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    loss = ((Sm / nm.clamp_min(1e-300) - St / nt) ** 2).sum(-1)
+    return torch.where(mm.squeeze(-1) > 0, loss, torch.full_like(loss, 2.0))
+
+
+def fit_residues(lam: torch.Tensor, k: torch.Tensor, L: int) -> torch.Tensor:
+    """Least-squares residues: argmin_c ||2 Re sum_n c_n lam_n^m - k_m||_2 over m < L.
+
+    lam: complex ``(R, n)``, k: real ``(R, L)``; returns complex ``(R, n)``. Rank-deficient
+    designs (real poles, whose Im c is inert; coincident poles) get the minimum-norm solution.
+    """
+    R, n = lam.shape
+    out = torch.empty(R, n, dtype=lam.dtype, device=lam.device)
+    for sl in _chunks(R):
+        one = torch.ones_like(lam[sl])
+        basis = mode_kernels(lam[sl].unsqueeze(-2), torch.stack([one, 1j * one], -2), L)  # (r, 2, n, L)
+        D = basis.flatten(-3, -2).transpose(-1, -2)  # (r, L, 2n)
+        # gelsd: SVD-based, singular values below rcond * s_max are cut (inert columns such as
+        # Im c of a real pole, or coincident poles, get the minimum-norm coefficient)
+        sol = torch.linalg.lstsq(D, k[sl].unsqueeze(-1), rcond=1e-10, driver="gelsd").solution.squeeze(-1)
+        out[sl] = torch.complex(sol[..., :n], sol[..., n:])
+    return out
+
+
+# ----------------------------------------------------------------------------- initial poles
+def _clip_radius(lam: torch.Tensor, rmin: float, rmax: float) -> torch.Tensor:
+    r = lam.abs()
+    unit = torch.where(r > 0, lam / r.clamp_min(1e-300), torch.ones_like(lam))
+    return unit * r.clamp(rmin, rmax)
+
+
+def _heuristic_poles(s: torch.Tensor, N2: int, L: int, rmin: float, rmax: float) -> torch.Tensor:
+    """Angles at the (n + 1/2)/N2 quantiles of the spectral mass on [0, pi]; radius
+    exp(-spacing), spacing = local gap between neighbouring angles (at least 2 pi / L)."""
+    F = s.shape[-1]
+    w = kernels.rfft_grid(L, dtype=s.dtype)
+    cdf = torch.cumsum(s, -1)
+    cdf = cdf / cdf[..., -1:].clamp_min(1e-300)
+    q = (torch.arange(N2, dtype=s.dtype) + 0.5) / N2
+    j = torch.searchsorted(cdf.contiguous(), q.expand(s.shape[:-1] + (N2,)).contiguous()).clamp(0, F - 1)
+    theta = w[j]
+    gap = torch.diff(
+        theta, dim=-1, prepend=theta[..., :1] - 2 * math.pi / L, append=theta[..., -1:] + 2 * math.pi / L
+    )
+    spacing = torch.maximum(gap[..., :-1], gap[..., 1:]).clamp_min(2 * math.pi / L)
+    r = torch.exp(-spacing).clamp(rmin, rmax)
+    return torch.polar(r, theta)
+
+
+def _select_modes(
+    z: torch.Tensor, g: torch.Tensor, N2: int, L: int, rmin: float, rmax: float
+) -> torch.Tensor:
+    """From the M pencil poles of one row pick N2 modes (one per conjugate pair / real pole)."""
+    z = _clip_radius(z, rmin, rmax)
+    # numerically real poles become exactly real (their Im c is then exactly inert)
+    z = torch.where(z.imag.abs() <= 1e-9 * z.abs(), torch.complex(z.real, torch.zeros_like(z.real)), z)
+    cand = z[z.imag >= 0]
+    if cand.numel() > N2:
+        c = fit_residues(cand.unsqueeze(0), g.unsqueeze(0), L)[0]
+        r2 = cand.abs() ** 2
+        energy = c.abs() ** 2 * (1 - r2**L) / (1 - r2)
+        cand = cand[torch.argsort(energy, descending=True)[:N2]]
+    if cand.numel() < N2:  # short L: pad with spread, moderately damped poles
+        k = N2 - cand.numel()
+        theta = math.pi * (torch.arange(k, dtype=g.dtype) + 0.5) / k
+        pad = torch.polar(torch.full((k,), min(0.5, rmax), dtype=g.dtype), theta)
+        cand = torch.cat([cand, pad.to(cand.dtype)])
+    return cand
+
+
+# ----------------------------------------------------------------------------- Levenberg-Marquardt
+def _residual_jacobian(s: torch.Tensor, c: torch.Tensor, st: torch.Tensor, L: int, m: torch.Tensor):
+    """r = u - st with u = P/||P||, P = |rfft(K)|^2, and J = dr/d(sigma, theta, Re c, Im c).
+
+    Per-mode basis kernels E1 = 2 Re(lam^m), E2 = 2 Re(i lam^m) (``kernels.ssm_kernel``); with
+    c = x + i y: 2 Re(c lam^m) = x E1 + y E2 and 2 Re(i c lam^m) = x E2 - y E1.
+    """
+    lam = torch.exp(s)
+    one = torch.ones_like(c)
+    E = mode_kernels(lam.unsqueeze(-2), torch.stack([one, 1j * one], -2), L)  # (r, 2, N2, L)
+    E1, E2 = E[:, 0], E[:, 1]
+    x, y = c.real.unsqueeze(-1), c.imag.unsqueeze(-1)
+    Kc = x * E1 + y * E2  # 2 Re(c lam^m) per mode
+    Kic = x * E2 - y * E1  # 2 Re(i c lam^m)
+    Kh = torch.fft.rfft(Kc.sum(-2))  # (r, F)
+    cols = torch.cat([Kc * m, Kic * m, E1, E2], 1)  # (r, 4 N2, L)
+    dKh = torch.fft.rfft(cols)  # (r, 4 N2, F)
+    P = Kh.real**2 + Kh.imag**2
+    dP = 2 * (Kh.conj().unsqueeze(1) * dKh).real  # (r, 4 N2, F)
+    nP = P.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    u = P / nP
+    J = (dP - (dP @ u.unsqueeze(-1)) * u.unsqueeze(1)) / nP.unsqueeze(1)  # (r, 4 N2, F)
+    return u - st, J.transpose(1, 2)
+
+
+def _eval(s, c, st, L, m):
+    R = s.shape[0]
+    F = st.shape[-1]
+    f = torch.empty(R, F, dtype=st.dtype)
+    J = torch.empty(R, F, 4 * s.shape[-1], dtype=st.dtype)
+    for sl in _chunks(R):
+        f[sl], J[sl] = _residual_jacobian(s[sl], c[sl], st[sl], L, m)
+    return f, J
+
+
+def lm_refine(
+    lam: torch.Tensor,
+    c: torch.Tensor,
+    S: torch.Tensor,
+    L: int,
+    *,
+    steps: int = 30,
+    tol: float = 1e-10,
+    min_radius: float = 1e-3,
+    max_radius: float | None = None,
+):
+    """Levenberg-Marquardt on L_spec over (log-radius, angle, Re c, Im c) of every row.
+
+    lam, c: complex ``(R, N2)``; S: real ``(R, F)`` targets. Returns (lam, c, L_spec (R,),
+    iterations used). Only improving steps are taken, so the loss never increases.
+    """
+    R, N2 = lam.shape
+    if max_radius is None:
+        max_radius = math.exp(-0.5 / L)
+    lo, hi = math.log(min_radius), math.log(max_radius)
+    st = S / S.norm(dim=-1, keepdim=True)
+    m = torch.arange(L, dtype=S.dtype)
+    s = torch.log(_clip_radius(lam, min_radius, max_radius))
+    c = c.clone()
+    f, J = _eval(s, c, st, L, m)
+    loss = (f * f).sum(-1)
+    mu = torch.full((R,), 1e-3, dtype=S.dtype)
+    its = 0
+    for _ in range(max(0, int(steps))):
+        active = (loss > tol) & (mu < 1e12)
+        if not bool(active.any()):
+            break
+        its += 1
+        ia = active.nonzero().squeeze(-1)
+        Ja, fa = J[ia], f[ia]
+        ca = c[ia]
+        A = Ja.transpose(1, 2) @ Ja
+        gvec = (Ja.transpose(1, 2) @ fa.unsqueeze(-1)).squeeze(-1)
+        dg = A.diagonal(dim1=-2, dim2=-1)
+        damp = dg + 1e-9 * dg.mean(-1, keepdim=True) + 1e-300
+        Ad = A + torch.diag_embed(mu[ia, None] * damp)
+        try:
+            dp = -torch.linalg.solve(Ad, gvec)
+        except RuntimeError:  # singular for some row: fall back to a pseudo-inverse
+            dp = -(torch.linalg.pinv(Ad) @ gvec.unsqueeze(-1)).squeeze(-1)
+        ds = torch.complex(dp[:, :N2], dp[:, N2 : 2 * N2])
+        dc = torch.complex(dp[:, 2 * N2 : 3 * N2], dp[:, 3 * N2 :])
+        s_new = s[ia] + ds
+        s_new = torch.complex(s_new.real.clamp(lo, hi), s_new.imag)
+        c_new = ca + dc
+        finite = torch.isfinite(torch.view_as_real(s_new)).all((-1, -2)) & torch.isfinite(
+            torch.view_as_real(c_new)
+        ).all((-1, -2))
+        s_new = torch.where(finite[:, None], s_new, s[ia])
+        c_new = torch.where(finite[:, None], c_new, ca)
+        f_new, J_new = _eval(s_new, c_new, st[ia], L, m)
+        loss_new = (f_new * f_new).sum(-1)
+        ok = finite & torch.isfinite(loss_new) & (loss_new < loss[ia])
+        acc = ia[ok]
+        s[acc], c[acc], f[acc], J[acc], loss[acc] = s_new[ok], c_new[ok], f_new[ok], J_new[ok], loss_new[ok]
+        mu[ia] = torch.where(ok, (mu[ia] / 3).clamp_min(1e-12), mu[ia] * 4)
+    return torch.exp(s), c, loss, its
+
+
+# ----------------------------------------------------------------------------- drivers
+def robust_loss(
+    lam: torch.Tensor, c: torch.Tensor, S: torch.Tensor, L: int, *, eps: float = 1e-7, draws: int = 2
+) -> torch.Tensor:
+    """max of L_spec over the fit itself and ``draws`` copies with every lam, c multiplied by
+    (1 + eps * z), z standard complex normal (fixed seed): the loss that survives rounding the
+    parameters to float32 (unit roundoff 6e-8). A near-cancellation of huge mode contributions
+    scores badly here even when its exact loss is tiny."""
+    out = loss_of(power_of(lam, c, L), S)
+    gen = torch.Generator().manual_seed(12345)
+    for _ in range(draws):
+        zl = torch.randn(lam.shape, generator=gen, dtype=torch.complex128)
+        zc = torch.randn(c.shape, generator=gen, dtype=torch.complex128)
+        out = torch.maximum(out, loss_of(power_of(lam * (1 + eps * zl), c * (1 + eps * zc), L), S))
+    return out
+
+
+def _init_from_kernels(
+    k: torch.Tensor, s: torch.Tensor, N2: int, L: int, min_radius: float, max_radius: float
+):
+    """Steps 2-3 for target kernels k ``(R, L)``: pencil poles (heuristic fallback), LSQ residues."""
+    R = k.shape[0]
+    M = min(2 * N2, (L - 2) // 2)
+    lam = torch.empty(R, N2, dtype=torch.complex128)
+    use_pencil = M >= 2
+    if use_pencil:
+        try:
+            z = matrix_pencil(k, M)
+            if not bool(torch.isfinite(torch.view_as_real(z)).all()):
+                raise RuntimeError("non-finite pencil poles")
+            for i in range(R):
+                lam[i] = _select_modes(z[i], k[i], N2, L, min_radius, max_radius)
+        except RuntimeError:
+            use_pencil = False
+    if not use_pencil:
+        lam = _heuristic_poles(s, N2, L, min_radius, max_radius).to(torch.complex128)
+    return lam, fit_residues(lam, k, L), use_pencil
+
+
+def fit_spectra(
+    S: torch.Tensor,
+    N2: int,
+    L: int,
+    *,
+    floor: float = 1e-6,
+    steps: int = 30,
+    tol: float = 1e-10,
+    min_radius: float = 1e-3,
+    max_radius: float | None = None,
+):
+    """Fit every row of S ``(R, F)`` (F = L//2+1, non-negative, not all zero) with N2 modes.
+
+    Returns (lam, c, loss, info): complex ``(R, N2)`` poles/residues with
+    |lam| in [min_radius, max_radius], the final L_spec per row, and a dict with
+    ``init_loss`` (after steps 1-3), ``iterations`` (LM) and ``robust_loss``.
+    """
+    if max_radius is None:
+        max_radius = math.exp(-0.5 / L)
+    S = S.to(torch.float64)
+    s = (S / S.amax(-1, keepdim=True)).clamp_min(floor)
+    g = min_phase_factor(s, L)
+    lam, c, use_pencil = _init_from_kernels(g, s, N2, L, min_radius, max_radius)
+    init_loss = loss_of(power_of(lam, c, L), S)
+    lam, c, loss, its = lm_refine(
+        lam, c, S, L, steps=steps, tol=tol, min_radius=min_radius, max_radius=max_radius
+    )
+    return (
+        lam,
+        c,
+        loss,
+        {
+            "init_loss": init_loss,
+            "iterations": its,
+            "pencil": use_pencil,
+            "robust_loss": robust_loss(lam, c, S, L),
+        },
+    )
+
+
+def rotate_kernel(
+    lam: torch.Tensor, c: torch.Tensor, alpha: torch.Tensor, L: int, taper: float = math.pi / 16
+) -> torch.Tensor:
+    """Kernels ``(R, L)`` with DFT e^{i alpha phi(w_j)} Khat_j: the same power spectrum as
+    K = 2 Re sum_n c_n lam_n^m, rotated by alpha away from w = 0 and w = pi.
+
+    phi(w) = sin^2(pi/2 min(1, min(w, pi - w) / taper)) goes smoothly from 0 at DC and Nyquist
+    (where a real kernel's DFT must stay real) to 1; without the taper (a phase jump, as in
+    the Hilbert transform) the rotated kernel would have a slowly decaying 1/m tail that no
+    sum of a few decaying modes represents well. Inner product with K:
+    sum_j |Khat_j|^2 cos(alpha phi(w_j)) (counting the conjugate half), i.e. cos(alpha) ||K||^2
+    for spectra away from DC and Nyquist.
+    """
+    K = kernels.ssm_kernel(lam, torch.ones_like(c), c, L)
+    Kh = torch.fft.rfft(K)
+    w = kernels.rfft_grid(L)
+    ramp = (torch.minimum(w, math.pi - w) / taper).clamp(0.0, 1.0)
+    phi = torch.sin(math.pi / 2 * ramp) ** 2
+    if L % 2 == 0:
+        phi[-1] = 0.0  # exactly real at Nyquist
+    phi[0] = 0.0
+    rot = torch.polar(torch.ones_like(alpha.unsqueeze(-1) * phi), alpha.unsqueeze(-1) * phi) * Kh
+    return torch.fft.irfft(rot, n=L)
+
+
+def phase_variants(
+    lam: torch.Tensor,
+    c: torch.Tensor,
+    S: torch.Tensor,
+    alpha: torch.Tensor,
+    L: int,
+    *,
+    steps: int = 30,
+    tol: float = 1e-10,
+    min_radius: float = 1e-3,
+    max_radius: float | None = None,
+    accept: float | torch.Tensor = 1e-4,
+):
+    """Phase-rotated refits: for each row i a model matching S[i] whose kernel starts from the
+    alpha[i]-rotation k_i of the prototype (lam[i], c[i]) (:func:`rotate_kernel`).
+
+    Start (a): residues of k_i on the prototype's poles, refined by LM on L_spec (cheap, close to
+    the prototype; it can end in a near-cancellation of large modes). Rows whose
+    :func:`robust_loss` exceeds ``accept`` (scalar or per row) get a second start (b): a fresh
+    pencil + least-squares fit of k_i (poles adapted to the rotated kernel), refined by LM; the
+    start with the smaller robust loss is kept.
+
+    Returns (lam, c, loss, robust) of the variants, ``(R, N2)``, ``(R, N2)``, ``(R,)``, ``(R,)``.
+    """
+    if max_radius is None:
+        max_radius = math.exp(-0.5 / L)
+    R, N2 = lam.shape
+    k = rotate_kernel(lam, c, alpha, L)
+    ca = fit_residues(lam, k, L)
+    lam_v, c_v, loss, _ = lm_refine(
+        lam.clone(), ca, S, L, steps=steps, tol=tol, min_radius=min_radius, max_radius=max_radius
+    )
+    rob = robust_loss(lam_v, c_v, S, L)
+    retry = (rob > torch.as_tensor(accept, dtype=rob.dtype)).nonzero().flatten()
+    if retry.numel():
+        s = (S[retry] / S[retry].amax(-1, keepdim=True)).clamp_min(1e-6)
+        lb, cb, _ = _init_from_kernels(k[retry], s, N2, L, min_radius, max_radius)
+        lb, cb, lossb, _ = lm_refine(
+            lb, cb, S[retry], L, steps=steps, tol=tol, min_radius=min_radius, max_radius=max_radius
+        )
+        robb = robust_loss(lb, cb, S[retry], L)
+        better = robb < rob[retry]
+        idx = retry[better]
+        lam_v[idx], c_v[idx], loss[idx], rob[idx] = lb[better], cb[better], lossb[better], robb[better]
+    return lam_v, c_v, loss, rob
