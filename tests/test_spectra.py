@@ -273,3 +273,34 @@ def test_loss_batched_and_differentiable():
 def test_loss_errors(Sm, St, match):
     with pytest.raises(ValueError, match=match):
         spectra.spectral_matching_loss(Sm, St)
+
+
+def test_transfer_spectrum_scalar_target_recovers_beta():
+    # y_i = beta^T u_i with white unit-variance u: r = mean_i y_i u_i -> E r = beta, so the
+    # estimate |rfft(r)|^2 / S_uu -> |rfft(beta)|^2 (S_uu -> 1). Error budget (||beta|| = 1):
+    # Var(r_t) ~ (1 + beta_t^2)/n, so E|rfft(r - beta)_j|^2 ~ (L + 1)/n per bin; with F ~ L/2 bins
+    # of mean |B_j|^2 ~ 1 the relative squared error of T is ~ 4 (L + 1)/n from the cross term,
+    # plus ~ 1/n per bin from S_uu, together < 4 (L + 3)/n; L_spec of the normalised spectra is at
+    # most that (for small errors), and we allow a factor 4 for the fluctuation of one draw.
+    from ssm_tdi import tdi_fast
+
+    L, n = 16, 200_000
+    g = torch.Generator().manual_seed(0)
+    beta = torch.randn(L, generator=g, dtype=torch.float64) * torch.exp(-torch.arange(L) / 4.0)
+    beta = beta / beta.norm()
+    u = torch.randn(n, L, generator=g, dtype=torch.float64)
+    y = u @ beta
+    T = spectra.transfer_spectrum(u, y)
+    assert T.shape == (L // 2 + 1,)
+    B2 = torch.fft.rfft(beta).abs() ** 2
+    assert float(tdi_fast.loss_of(T[None], B2[None])) <= 4 * 4 * (L + 3) / n
+    # explained power: the full-grid mean of T is ~ Var(y) = ||beta||^2 = 1
+    full = torch.cat([T, T[1:-1].flip(0)])
+    assert abs(float(full.mean()) - 1.0) < 0.05
+    # multichannel input (n, L, d): one row per channel; segments are rejected
+    T2 = spectra.transfer_spectrum(u.unsqueeze(-1).expand(n, L, 2)[:2000], y[:2000])
+    assert T2.shape == (2, L // 2 + 1)
+    with pytest.raises(ValueError, match="segments"):
+        spectra.transfer_spectrum(u[:100], y[:100], segments=8)
+    with pytest.raises(ValueError, match="scalar targets"):
+        spectra.transfer_spectrum(u[:100], y[:99])

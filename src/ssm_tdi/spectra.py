@@ -208,11 +208,23 @@ def transfer_spectrum(
     edge effect is of order (effective length of g) / L, and noise adds a positive bias
     ~ S_uu S_ee / n_averages.)
 
+    Scalar targets. ``Y`` of shape ``(n,)`` (one number per sequence, e.g. y = beta^T u):
+    the cross-correlation r_t = (1/n) sum_i y_i u_{i,t} (length L, per input channel) is
+    estimated and T(w_j) = |rfft(r)_j|^2 / S_uu(w_j) returned, S_uu = :func:`input_spectrum`
+    (same periodogram normalisation |.|^2 / L as above). This is the power of the target
+    explained through u: for y = sum_t beta_t u_t, rfft(r) ~ B(w) S_uu(w) (circularly), so
+    T ~ |B(w)|^2 S_uu(w), the same quantity as for the sequence target y'_t = (g * u)_t with
+    g the time-reversed beta read at the last step. For white input of variance s^2 exactly
+    E r = s^2 beta, hence T = s^2 |rfft(beta)|^2 up to estimation noise (relative error of
+    order sqrt(L / n) per bin), and mean over the full DFT grid of T = s^2 ||beta||^2 = Var(y).
+    ``segments`` is not supported for scalar targets (r lives on the length-L grid);
+    ``detrend`` removes each sequence's mean from u and the sample mean from y.
+
     Args:
         X: inputs ``(n, L)`` or ``(n, L, d)``.
         Y: sequence targets, same n and L; ``(n, L)`` or ``(n, L, e)``. Channels are paired
             one-to-one when d == e; a single channel on either side is broadcast against
-            the other's channels.
+            the other's channels. Or scalar targets ``(n,)`` (see above).
         segments, detrend, reduce, grid_L: as in :func:`input_spectrum`.
 
     Returns:
@@ -220,7 +232,12 @@ def transfer_spectrum(
     """
     _check_reduce(reduce)
     X, unix = _sequences(X, "X")
-    Y, uniy = _sequences(Y, "Y")
+    Yt = as_tensor(Y, "Y", complex_ok=False)
+    if Yt.dim() == 1:
+        return _scalar_transfer(
+            X, unix, check_finite(Yt, "Y").to(torch.float64), segments, detrend, reduce, grid_L
+        )
+    Y, uniy = _sequences(Yt, "Y")
     if X.shape[0] != Y.shape[0] or X.shape[1] != Y.shape[1]:
         raise ValueError(
             f"X, Y: expected the same number of sequences and length, got shapes "
@@ -239,6 +256,29 @@ def transfer_spectrum(
     ok = (Suu > 1e-14 * Suu.amax(-1, keepdim=True)) & (Suu > 0)
     T = torch.where(ok, num / torch.where(ok, Suu, torch.ones_like(Suu)), torch.zeros_like(num))
     return _finish(T, unix and uniy, reduce, M, grid_L)
+
+
+def _scalar_transfer(X, univariate, y, segments, detrend, reduce, grid_L) -> torch.Tensor:
+    """|rfft(r)|^2 / S_uu with r_t = mean_i y_i u_{i,t}; X float64 (n, L, d), y (n,)."""
+    n, L, d = X.shape
+    if y.shape[0] != n:
+        raise ValueError(
+            f"Y: expected {n} scalar targets (one per sequence of X), got shape {tuple(y.shape)}"
+        )
+    if segments is not None:
+        raise ValueError("segments: not supported for scalar targets Y of shape (n,); use segments=None")
+    x = X.transpose(1, 2)  # (n, d, L)
+    if detrend:
+        x = x - x.mean(-1, keepdim=True)
+        y = y - y.mean()
+    r = (y[:, None, None] * x).mean(0)  # (d, L)
+    R = torch.fft.rfft(r, dim=-1)
+    num = R.real**2 + R.imag**2
+    Z = torch.fft.rfft(x, dim=-1) / math.sqrt(L)
+    Suu = (Z.real**2 + Z.imag**2).mean(0)  # (d, F), as input_spectrum
+    ok = (Suu > 1e-14 * Suu.amax(-1, keepdim=True)) & (Suu > 0)
+    T = torch.where(ok, num / torch.where(ok, Suu, torch.ones_like(Suu)), torch.zeros_like(num))
+    return _finish(T, univariate, reduce, L, grid_L)
 
 
 def _labels(labels, n: int) -> tuple[torch.Tensor, int]:

@@ -38,15 +38,19 @@ is 0 at w = 0, pi and 1 in between; alpha = pi is a sign flip, alpha = pi/2 a qu
 partner), refitted by :func:`ssm_tdi.tdi_fast.phase_variants`. The power spectrum is invariant
 under the rotation, so every channel still matches S_task, while kernels a quarter turn apart
 are (nearly) uncorrelated; the report's ``kernel_cosine`` measures it (about 0.6 for 8 phases
-on band-pass targets, 1.0 with ``"none"``). A variant whose robust loss (L_spec after a 1e-7
+on band-pass targets, 1.0 with ``"none"``). A variant whose robust loss (L_spec after a 3e-7
 relative parameter perturbation, i.e. what survives float32 storage) exceeds
 max(diversity_tol, prototype's robust loss) falls back to the prototype with the variant's
 sign. Channels with distinct target rows are already different and get no rotation.
 ``"none"``: every channel sharing a spectrum gets the identical prototype (best loss).
-Measured cost at H = 256, N = 64, L = 1024 on the six named spectra: mean L_spec rises from
-1e-10..2e-6 ("none") to at most ~1e-5 ("phase"); fit time grows by the variant refits
-(a fixed cost per spectrum, independent of H). Flat spectra cannot be rotated (their
-kernel is a spike; rotations need long all-pass tails) and stay identical up to sign.
+Measured cost at H = 256, N = 64, L = 1024 (named spectra: low/high-pass, one band, two bands,
+flat, 1/f + resonances): mean L_spec 1e-10..2e-6 with ``"none"`` versus 3e-9..7e-6 (worst
+channel 2e-5) with ``"phase"``; fit time 0.12-0.2 s versus 0.4-0.8 s (the variant refits are a
+fixed cost per distinct spectrum, independent of H). Kernel |cosine| between channels: 1.0
+(``"none"``) versus ~0.6 for band-pass and high-pass targets and ~0.8 for low-pass. Limits:
+flat spectra (a spike kernel; rotations need long all-pass tails) and steep 1/f spectra (DC
+dominated; the rotations do not survive the float32 robustness test) fall back to the
+prototype, so their channels are identical up to sign.
 
 Safety. Whatever the method, a channel whose L_spec after TDI is larger than before is
 restored bit-exactly to its previous parameters (counted in ``TDIReport.n_reverted``), so
@@ -86,7 +90,10 @@ class TDIReport:
     of modes with dt |Im a| > pi, ``n_reverted`` the channels restored to their previous
     parameters because the new fit was not better, ``kernel_cosine`` the mean |cosine
     similarity| between the kernels of distinct channels (1: all channels identical up to
-    sign; a diversity measure), ``timings`` seconds per phase, ``history`` (gradient method) one
+    sign; a diversity measure), ``residue_ratio`` (median, max) over channels of
+    sum_n |c_n| / ||K_h||_2 with c_n = C_n Bbar_n at the written parameters (~1: modes add up;
+    >> 1: a cancellation of large modes that float32 storage and training steps do not
+    preserve), ``timings`` seconds per phase, ``history`` (gradient method) one
     tuple (step, seconds since the first step, mean L_spec of the iterate, mean of the per-channel
     best so far) per Adam step.
     """
@@ -109,6 +116,7 @@ class TDIReport:
     n_unique_spectra: int
     iterations: int
     kernel_cosine: float
+    residue_ratio: tuple = (float("nan"), float("nan"))
     timings: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
     history: list = field(default_factory=list)
@@ -122,7 +130,8 @@ class TDIReport:
             f"{where}TDI[{self.method}] H={self.H} N2={self.N2} L={self.L}: L_spec "
             f"{self.loss_before_mean:.3e} -> {self.loss_after_mean:.3e} in {self.seconds:.3f}s, "
             f"max|lam|={self.max_abs_lam:.6f}, aliased={self.n_aliased}, reverted={self.n_reverted}, "
-            f"kernel |cos|={self.kernel_cosine:.3f}"
+            f"kernel |cos|={self.kernel_cosine:.3f}, residue ratio med/max="
+            f"{self.residue_ratio[0]:.3g}/{self.residue_ratio[1]:.3g}"
         )
 
 
@@ -181,6 +190,20 @@ def _layer_kernel_power(layer, L: int) -> tuple[torch.Tensor, torch.Tensor]:
         K = kernels.ssm_kernel(lam, Bbar, C, L)
     Kh = torch.fft.rfft(K)
     return K, Kh.real**2 + Kh.imag**2
+
+
+def _layer_residue_ratio(layer, L: int) -> tuple[float, float]:
+    """(median, max) over channels of sum_n |C_n Bbar_n| / ||K_h||_2 (float64, stored parameters)."""
+    with torch.no_grad():
+        A = torch.complex(
+            -torch.exp(layer.log_A_real.detach().double()), layer.A_imag.detach().double()
+        ).cpu()
+        B = torch.view_as_complex(layer.B.detach().double().contiguous()).cpu()
+        C = torch.view_as_complex(layer.C.detach().double().contiguous()).cpu()
+        dt = torch.exp(layer.log_dt.detach().double()).cpu().unsqueeze(-1)
+        lam, Bbar = kernels.discretize(A, B, dt, method=layer.discretization)
+        r = tdi_fast.residue_ratio(lam, C * Bbar, L)
+    return float(r.median()), float(r.max())
 
 
 def layer_spectrum_loss(layer, S_task, L: int | None = None) -> torch.Tensor:
@@ -319,8 +342,11 @@ def _fast(
                 min_radius=min_radius,
                 max_radius=max_radius,
                 accept=accept,
+                n_active=info["n_active"][us],
             )
-            ok = rob_v <= accept
+            # a variant must also stay as well conditioned as the fitted prototypes allow
+            ratio_cap = torch.clamp(info["residue_ratio"][us], min=100.0)
+            ok = (rob_v <= accept) & (tdi_fast.residue_ratio(lam_v, c_v, L) <= ratio_cap)
             base = U.shape[0]
             slot_lam.append(lam_v)
             slot_c.append(c_v)
@@ -331,7 +357,7 @@ def _fast(
             if n_fb:
                 notes.append(
                     f"{n_fb} of {len(keys)} phase variants exceeded max(diversity_tol, prototype's robust "
-                    "loss) and fell back to the prototype (with sign)"
+                    "loss) or max(100, prototype's residue ratio) and fell back to the prototype (with sign)"
                 )
         timings["phase_variants"] = time.perf_counter() - t1
     lam_s = torch.cat(slot_lam)
@@ -343,7 +369,7 @@ def _fast(
 
 
 # ----------------------------------------------------------------------------- gradient
-def _gradient(layer, S, L, *, steps, lr, backend, timings, history):
+def _gradient(layer, S, L, *, steps, lr, backend, timings, history, callback=None):
     dev, dtype = layer.log_dt.device, layer.log_dt.dtype
     snap = _snapshot(layer)
     params = {k: v.detach().clone().to(dev).requires_grad_(True) for k, v in snap.items()}
@@ -388,6 +414,8 @@ def _gradient(layer, S, L, *, steps, lr, backend, timings, history):
         loss_h.mean().backward()
         opt.step()
         done += 1
+        if callback is not None:
+            callback(done, int(steps), float(lh.mean()))
     A = torch.complex(-torch.exp(best["log_A_real"]), best["A_imag"]).to(torch.complex128)
     return (
         A,
@@ -418,6 +446,7 @@ def tdi_init(
     tol: float = 1e-10,
     backend: str = "response",
     gain: str = "preserve",
+    callback=None,
 ) -> TDIReport:
     """Initialize ``layer`` (a DiagonalSSM) in place so that |H_L,h(w_j)|^2 matches S_task.
 
@@ -438,6 +467,9 @@ def tdi_init(
         min_radius, max_radius: bounds on |lam| (default max_radius = exp(-0.5 / L)).
         tol: per-row L_spec at which the Levenberg-Marquardt iterations stop.
         gain: ``"preserve"`` (keep each channel's kernel l2 norm) or ``"unit"``.
+        callback: optional ``callback(step, total_steps, loss)`` called after every Adam step
+            of the gradient method (step = 1..steps, loss = mean L_spec of the iterate before
+            the step), e.g. for a progress display; ignored by the fast method.
 
     Returns:
         :class:`TDIReport`. L_spec never increases for any channel (see Safety above).
@@ -521,7 +553,15 @@ def tdi_init(
     else:
         diversity = "none"
         A, B, C, dt_new, iterations = _gradient(
-            layer, S, L, steps=steps, lr=float(lr), backend=backend, timings=timings, history=history
+            layer,
+            S,
+            L,
+            steps=steps,
+            lr=float(lr),
+            backend=backend,
+            timings=timings,
+            history=history,
+            callback=callback,
         )
         n_unique = int(torch.unique(S, dim=0).shape[0])
         timings["fit_total"] = time.perf_counter() - t1
@@ -561,6 +601,7 @@ def tdi_init(
         n_unique_spectra=n_unique,
         iterations=int(iterations),
         kernel_cosine=_kernel_cosine(K_after),
+        residue_ratio=_layer_residue_ratio(layer, L),
         timings=timings,
         notes=notes,
         history=history,

@@ -42,12 +42,24 @@ smooth taper from 0 at w = 0 and pi (where a real kernel's DFT is real) to 1 els
 (:func:`rotate_kernel`), so the rotated kernel has correlation ~cos(alpha) with the original
 (alpha = pi/2: a quadrature partner, like a Hilbert transform). :func:`phase_variants` fits
 it from (a) residues on the prototype's poles, refined by LM, and, where that start's
-:func:`robust_loss` (L_spec after a 1e-7 relative perturbation of every parameter) is not
+:func:`robust_loss` (L_spec after a 3e-7 relative perturbation of every parameter) is not
 acceptable, also from (b) a fresh pencil + least-squares start, keeping the better: start (a)
 sometimes ends in a near-cancellation of huge mode contributions whose tiny exact loss would
 not survive float32 storage.
 
-Notes on conditioning and cost: everything is float64; the per-iteration cost is
+Conditioning (number of active modes). A length-L factor supports about L/4 complex modes
+(:func:`max_active_modes`); fitting more (e.g. 32 modes to the 33 bins of L = 64) matches S to
+1e-10 with huge cancelling modes (sum|c|/||K|| ~ 1e6), which neither float32 storage nor a
+gradient step preserves. :func:`fit_spectra` therefore fits at most L // 4 active modes
+and fills the rest with :func:`spare_modes` (distinct poles over the band, residues 1e-6 of
+the kernel norm); rows whose fit fails the conditioning test (:func:`residue_ratio` > 100) or
+the float32-survival test (:func:`robust_loss` > max(1e-4, 10 x loss)) are refitted with half
+as many active modes, keeping the better candidate. The residue least squares carries a small
+Tikhonov term (1e-7 s_max) that damps nearly dependent mode combinations. Phase variants refit
+only the active modes. Every linear solve is SVD based (:func:`_svd_solve`):
+``torch.linalg.lstsq`` is not bit-identical across processes on this CPU build.
+
+Notes on cost: everything is float64; the per-iteration cost is
 O(R N2 L log L) (4 N2 FFTs of length L per row) plus an O(R (4 N2)^3) solve, independent of
 the number of layer channels sharing a spectrum.
 """
@@ -70,6 +82,9 @@ __all__ = [
     "phase_variants",
     "rotate_kernel",
     "robust_loss",
+    "residue_ratio",
+    "max_active_modes",
+    "spare_modes",
     "power_of",
     "loss_of",
 ]
@@ -114,8 +129,25 @@ def matrix_pencil(g: torch.Tensor, M: int, P: int | None = None) -> torch.Tensor
     # SVD of Y itself (LAPACK gesdd); eigh of Y^T Y can take seconds on the clustered tiny
     # eigenvalues of smooth spectra (subnormal arithmetic), the SVD does not
     V = torch.linalg.svd(Y, full_matrices=False).Vh[:, :M, :].transpose(1, 2)  # (R, P+1, M)
-    Z = torch.linalg.lstsq(V[:, :-1, :], V[:, 1:, :]).solution  # (R, M, M)
+    # deterministic solve (torch.linalg.lstsq is not bit-identical across processes on this
+    # CPU build; the SVD-based solve is): Z = V[:-1]^+ V[1:]
+    Z = _svd_solve(V[:, :-1, :], V[:, 1:, :], rcond=1e-12)  # (R, M, M)
     return torch.linalg.eigvals(Z)
+
+
+def _svd_solve(A: torch.Tensor, B: torch.Tensor, *, rcond: float = 1e-10, ridge: float = 0.0) -> torch.Tensor:
+    """Deterministic regularised least squares: argmin_X ||A X - B||^2 + ||ridge s_max X||^2.
+
+    A ``(..., m, n)``, B ``(..., m, k)``. Via the SVD A = U diag(s) V^T: X = V diag(f) U^T B with
+    f = s / (s^2 + (ridge s_max)^2), and f = 0 where s <= rcond s_max (minimum-norm solution for
+    rank-deficient A). Unlike ``torch.linalg.lstsq`` (observed not bit-identical across
+    processes on this CPU build) the SVD gives the same bits for the same input.
+    """
+    U, sv, Vh = torch.linalg.svd(A, full_matrices=False)
+    smax = sv[..., :1].clamp_min(1e-300)
+    f = sv / (sv * sv + (ridge * smax) ** 2).clamp_min(1e-300)
+    f = torch.where(sv > rcond * smax, f, torch.zeros_like(f))
+    return Vh.transpose(-1, -2) @ (f.unsqueeze(-1) * (U.transpose(-1, -2) @ B))
 
 
 def mode_kernels(lam: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
@@ -149,11 +181,15 @@ def loss_of(Sm: torch.Tensor, St: torch.Tensor) -> torch.Tensor:
     return torch.where(mm.squeeze(-1) > 0, loss, torch.full_like(loss, 2.0))
 
 
-def fit_residues(lam: torch.Tensor, k: torch.Tensor, L: int) -> torch.Tensor:
-    """Least-squares residues: argmin_c ||2 Re sum_n c_n lam_n^m - k_m||_2 over m < L.
+def fit_residues(lam: torch.Tensor, k: torch.Tensor, L: int, *, ridge: float = 1e-7) -> torch.Tensor:
+    """Least-squares residues: argmin_c ||2 Re sum_n c_n lam_n^m - k_m||_2^2 + ||ridge s_max c||^2 over m < L.
 
     lam: complex ``(R, n)``, k: real ``(R, L)``; returns complex ``(R, n)``. Rank-deficient
     designs (real poles, whose Im c is inert; coincident poles) get the minimum-norm solution.
+    The small Tikhonov term (``ridge`` times the design's largest singular value s_max) damps
+    the directions with s < ridge s_max, i.e. combinations of nearly dependent modes that would
+    need huge cancelling residues; directions with s >> ridge s_max are solved exactly.
+    Deterministic (SVD based, see :func:`_svd_solve`).
     """
     R, n = lam.shape
     out = torch.empty(R, n, dtype=lam.dtype, device=lam.device)
@@ -161,9 +197,9 @@ def fit_residues(lam: torch.Tensor, k: torch.Tensor, L: int) -> torch.Tensor:
         one = torch.ones_like(lam[sl])
         basis = mode_kernels(lam[sl].unsqueeze(-2), torch.stack([one, 1j * one], -2), L)  # (r, 2, n, L)
         D = basis.flatten(-3, -2).transpose(-1, -2)  # (r, L, 2n)
-        # gelsd: SVD-based, singular values below rcond * s_max are cut (inert columns such as
-        # Im c of a real pole, or coincident poles, get the minimum-norm coefficient)
-        sol = torch.linalg.lstsq(D, k[sl].unsqueeze(-1), rcond=1e-10, driver="gelsd").solution.squeeze(-1)
+        # SVD-based: singular values below rcond * s_max are cut (inert columns such as Im c of
+        # a real pole, or coincident poles, get the minimum-norm coefficient)
+        sol = _svd_solve(D, k[sl].unsqueeze(-1), rcond=1e-10, ridge=ridge).squeeze(-1)
         out[sl] = torch.complex(sol[..., :n], sol[..., n:])
     return out
 
@@ -315,12 +351,13 @@ def lm_refine(
 
 # ----------------------------------------------------------------------------- drivers
 def robust_loss(
-    lam: torch.Tensor, c: torch.Tensor, S: torch.Tensor, L: int, *, eps: float = 1e-7, draws: int = 2
+    lam: torch.Tensor, c: torch.Tensor, S: torch.Tensor, L: int, *, eps: float = 3e-7, draws: int = 3
 ) -> torch.Tensor:
     """max of L_spec over the fit itself and ``draws`` copies with every lam, c multiplied by
-    (1 + eps * z), z standard complex normal (fixed seed): the loss that survives rounding the
-    parameters to float32 (unit roundoff 6e-8). A near-cancellation of huge mode contributions
-    scores badly here even when its exact loss is tiny."""
+    (1 + eps * z), z standard complex normal (fixed seed): the loss that survives storing the
+    parameters in float32 (unit roundoff 6e-8; lam = exp(dt a) with |dt Im a| up to pi turns
+    it into an absolute phase error of up to ~2e-7, hence eps = 3e-7). A near-cancellation of
+    huge mode contributions scores badly here even when its exact loss is tiny."""
     out = loss_of(power_of(lam, c, L), S)
     gen = torch.Generator().manual_seed(12345)
     for _ in range(draws):
@@ -352,6 +389,50 @@ def _init_from_kernels(
     return lam, fit_residues(lam, k, L), use_pencil
 
 
+def residue_ratio(lam: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
+    """sum_n |c_n| / ||K||_2 per row (K = 2 Re sum_n c_n lam_n^m, m < L); inf for a zero kernel.
+
+    ~1 for a kernel made of a few non-interfering modes; >> 1 means the modes cancel each other
+    (the kernel is a small difference of large terms), which float32 storage and gradient steps
+    do not preserve.
+    """
+    K = kernels.ssm_kernel(lam, torch.ones_like(c), c, L)
+    n = K.norm(dim=-1)
+    return torch.where(n > 0, c.abs().sum(-1) / n.clamp_min(1e-300), torch.full_like(n, float("inf")))
+
+
+def max_active_modes(L: int) -> int:
+    """Modes the length-L grid supports without cancellation: L // 4 (at least 2).
+
+    The rfft grid has L//2 + 1 bins; the pencil on the length-L factor can resolve about L/2
+    real poles, i.e. L/4 complex modes with a margin of two samples per parameter (measured at
+    L = 64: 16 modes give sum|c|/||K|| ~ 1..10, 24 and more give 1e4..1e6).
+    """
+    return max(2, L // 4)
+
+
+def spare_modes(R: int, n: int, L: int, scale: torch.Tensor, rmin: float, rmax: float):
+    """n spare modes per row: distinct poles spread over the band (angles pi (k + 1/2) / n,
+    radius exp(-max(pi / n, 2 pi / L)) clipped into [rmin, rmax]) with tiny residues
+    ``scale`` ``(R,)`` each (real, alternating sign): they do not change the fit measurably
+    but give training distinct modes to grow."""
+    theta = math.pi * (torch.arange(n, dtype=torch.float64) + 0.5) / max(n, 1)
+    r = min(max(math.exp(-max(math.pi / max(n, 1), 2 * math.pi / L)), rmin), rmax)
+    lam = torch.polar(torch.full((n,), r, dtype=torch.float64), theta).expand(R, n).clone()
+    sign = 1.0 - 2.0 * (torch.arange(n) % 2).to(torch.float64)
+    c = (scale.to(torch.float64).unsqueeze(-1) * sign).to(torch.complex128)
+    return lam, c
+
+
+def _fit_active(S, s, g, n, L, steps, tol, min_radius, max_radius):
+    lam, c, use_pencil = _init_from_kernels(g, s, n, L, min_radius, max_radius)
+    init_loss = loss_of(power_of(lam, c, L), S)
+    lam, c, loss, its = lm_refine(
+        lam, c, S, L, steps=steps, tol=tol, min_radius=min_radius, max_radius=max_radius
+    )
+    return lam, c, loss, init_loss, its, use_pencil
+
+
 def fit_spectra(
     S: torch.Tensor,
     N2: int,
@@ -362,32 +443,94 @@ def fit_spectra(
     tol: float = 1e-10,
     min_radius: float = 1e-3,
     max_radius: float | None = None,
+    max_ratio: float = 100.0,
+    accept: float = 1e-4,
+    spare_scale: float = 1e-6,
 ):
     """Fit every row of S ``(R, F)`` (F = L//2+1, non-negative, not all zero) with N2 modes.
 
+    Conditioning. At most ``max_active_modes(L)`` (= L // 4) modes are fitted ("active"); the
+    rest are :func:`spare_modes` with residues ``spare_scale * ||K||`` / count. A fit with
+    :func:`residue_ratio` > ``max_ratio`` or a :func:`robust_loss` (float32 survival) above
+    max(``accept``, 10 x its own loss) is refitted with half as many active modes (down to 1),
+    keeping the better candidate (first: ratio and robust test passed; then: smaller robust loss).
+
     Returns (lam, c, loss, info): complex ``(R, N2)`` poles/residues with
-    |lam| in [min_radius, max_radius], the final L_spec per row, and a dict with
-    ``init_loss`` (after steps 1-3), ``iterations`` (LM) and ``robust_loss``.
+    |lam| in [min_radius, max_radius], active modes first, the final L_spec per row, and a
+    dict with ``init_loss`` (after steps 1-3 for the first candidate), ``iterations`` (LM),
+    ``robust_loss``, ``residue_ratio`` and ``n_active`` (``(R,)`` long).
     """
     if max_radius is None:
         max_radius = math.exp(-0.5 / L)
     S = S.to(torch.float64)
+    R = S.shape[0]
     s = (S / S.amax(-1, keepdim=True)).clamp_min(floor)
     g = min_phase_factor(s, L)
-    lam, c, use_pencil = _init_from_kernels(g, s, N2, L, min_radius, max_radius)
-    init_loss = loss_of(power_of(lam, c, L), S)
-    lam, c, loss, its = lm_refine(
-        lam, c, S, L, steps=steps, tol=tol, min_radius=min_radius, max_radius=max_radius
-    )
+    n = min(N2, max_active_modes(L))
+    best = None
+    rows = torch.arange(R)
+    its_total = 0
+    init_loss = None
+    use_pencil = True
+    while True:
+        lam, c, loss, il, its, up = _fit_active(
+            S[rows], s[rows], g[rows], n, L, steps, tol, min_radius, max_radius
+        )
+        its_total += its
+        if init_loss is None:
+            init_loss, use_pencil = il, up
+        rob = robust_loss(lam, c, S[rows], L)
+        rat = residue_ratio(lam, c, L)
+        ok = (rat <= max_ratio) & (rob <= torch.clamp(10 * loss, min=accept))
+        cand = {
+            "lam": lam,
+            "c": c,
+            "loss": loss,
+            "rob": rob,
+            "rat": rat,
+            "ok": ok,
+            "n": torch.full((rows.numel(),), n, dtype=torch.long),
+        }
+        if best is None:
+            best = {k: v.clone() for k, v in cand.items()}
+            best["lam"] = torch.zeros(R, N2, dtype=torch.complex128)
+            best["c"] = torch.zeros(R, N2, dtype=torch.complex128)
+            best["lam"][:, :n], best["c"][:, :n] = lam, c
+        else:
+            old_ok, old_rob = best["ok"][rows], best["rob"][rows]
+            better = (ok & ~old_ok) | ((ok == old_ok) & (rob < old_rob))
+            idx = rows[better]
+            for key in ("loss", "rob", "rat", "ok", "n"):
+                best[key][idx] = cand[key][better]
+            best["lam"][idx] = 0
+            best["c"][idx] = 0
+            best["lam"][idx, :n], best["c"][idx, :n] = lam[better], c[better]
+        rows = (~best["ok"]).nonzero().flatten()
+        if rows.numel() == 0 or n <= 1:
+            break
+        n = max(1, n // 2)
+    lam_o, c_o = best["lam"], best["c"]
+    # spare modes (after the active ones) for rows with fewer than N2 active modes
+    for na in best["n"].unique().tolist():
+        if na >= N2:
+            continue
+        idx = (best["n"] == na).nonzero().flatten()
+        a_lam, a_c = lam_o[idx, :na], c_o[idx, :na]
+        knorm = kernels.ssm_kernel(a_lam, torch.ones_like(a_c), a_c, L).norm(dim=-1)
+        sl, sc = spare_modes(idx.numel(), N2 - na, L, spare_scale * knorm / (N2 - na), min_radius, max_radius)
+        lam_o[idx, na:], c_o[idx, na:] = sl, sc
+    loss_o = loss_of(power_of(lam_o, c_o, L), S)
     return (
-        lam,
-        c,
-        loss,
+        lam_o,
+        c_o,
+        loss_o,
         {
             "init_loss": init_loss,
-            "iterations": its,
+            "iterations": its_total,
             "pencil": use_pencil,
-            "robust_loss": robust_loss(lam, c, S, L),
+            "robust_loss": robust_loss(lam_o, c_o, S, L),
+            "residue_ratio": residue_ratio(lam_o, c_o, L),
+            "n_active": best["n"],
         },
     )
 
@@ -429,6 +572,7 @@ def phase_variants(
     min_radius: float = 1e-3,
     max_radius: float | None = None,
     accept: float | torch.Tensor = 1e-4,
+    n_active: torch.Tensor | None = None,
 ):
     """Phase-rotated refits: for each row i a model matching S[i] whose kernel starts from the
     alpha[i]-rotation k_i of the prototype (lam[i], c[i]) (:func:`rotate_kernel`).
@@ -439,18 +583,45 @@ def phase_variants(
     pencil + least-squares fit of k_i (poles adapted to the rotated kernel), refined by LM; the
     start with the smaller robust loss is kept.
 
+    ``n_active`` ``(R,)`` (from :func:`fit_spectra`): only the first n_active[i] modes of row i
+    are refitted; its spare modes (the rest) are copied unchanged, so the variant is as well
+    conditioned as the prototype.
+
     Returns (lam, c, loss, robust) of the variants, ``(R, N2)``, ``(R, N2)``, ``(R,)``, ``(R,)``.
     """
     if max_radius is None:
         max_radius = math.exp(-0.5 / L)
     R, N2 = lam.shape
-    k = rotate_kernel(lam, c, alpha, L)
+    if n_active is None:
+        n_active = torch.full((R,), N2, dtype=torch.long)
+    acc = torch.as_tensor(accept, dtype=torch.float64).expand(R)
+    lam_o, c_o = lam.clone(), c.clone()
+    for na in n_active.unique().tolist():
+        idx = (n_active == na).nonzero().flatten()
+        k = rotate_kernel(lam[idx], c[idx], alpha[idx], L)
+        lv, cv = _phase_variants_core(
+            lam[idx, :na],
+            k,
+            S[idx],
+            L,
+            steps=steps,
+            tol=tol,
+            min_radius=min_radius,
+            max_radius=max_radius,
+            accept=acc[idx],
+        )
+        lam_o[idx, :na], c_o[idx, :na] = lv, cv
+    return lam_o, c_o, loss_of(power_of(lam_o, c_o, L), S), robust_loss(lam_o, c_o, S, L)
+
+
+def _phase_variants_core(lam, k, S, L, *, steps, tol, min_radius, max_radius, accept):
+    R, N2 = lam.shape
     ca = fit_residues(lam, k, L)
     lam_v, c_v, loss, _ = lm_refine(
         lam.clone(), ca, S, L, steps=steps, tol=tol, min_radius=min_radius, max_radius=max_radius
     )
     rob = robust_loss(lam_v, c_v, S, L)
-    retry = (rob > torch.as_tensor(accept, dtype=rob.dtype)).nonzero().flatten()
+    retry = (rob > accept).nonzero().flatten()
     if retry.numel():
         s = (S[retry] / S[retry].amax(-1, keepdim=True)).clamp_min(1e-6)
         lb, cb, _ = _init_from_kernels(k[retry], s, N2, L, min_radius, max_radius)
@@ -460,5 +631,5 @@ def phase_variants(
         robb = robust_loss(lb, cb, S[retry], L)
         better = robb < rob[retry]
         idx = retry[better]
-        lam_v[idx], c_v[idx], loss[idx], rob[idx] = lb[better], cb[better], lossb[better], robb[better]
-    return lam_v, c_v, loss, rob
+        lam_v[idx], c_v[idx] = lb[better], cb[better]
+    return lam_v, c_v
