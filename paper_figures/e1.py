@@ -59,7 +59,6 @@ __all__ = [
     "theory_error",
     "paired_ratio",
     "STYLE",
-    "LIBRARY_GAPS",
     "tdi_available",
 ]
 
@@ -67,13 +66,13 @@ D_STATE = 64
 RIDGE = 1e-3
 RHO_COLORED = 0.8
 from ssm_tdi.inits import FREQBIAS_ALPHA  # noqa: E402  (the study-wide choice)
+
 DEFAULT_INITS = ("s4d-lin", "s4d-inv", "s4d-legs", "freqbias")
 INPUT_KINDS = ("white", "colored")
 DTYPE = torch.float64
 
 #: Things the figures needed that the library did not provide (filled at import/run time,
 #: reported in the summaries so they can be moved into the library).
-LIBRARY_GAPS: list[str] = []
 
 # Colours / labels shared by the three figures.
 STYLE = {
@@ -197,7 +196,7 @@ def task_spectrum(
         raise ValueError(f"estimator: {estimator!r}")
     if variant not in ("power", "gain"):
         raise ValueError(f"variant: {variant!r}")
-    S = _scalar_transfer(sp, X, y)
+    S = _as_grid(sp.transfer_spectrum(X, y))  # scalar target: |rfft(mean_i y_i u_i)|^2 / S_uu
     if variant == "gain":
         S = S / _as_grid(sp.input_spectrum(X)).clamp_min(torch.finfo(DTYPE).tiny)
     return S
@@ -208,32 +207,6 @@ def _as_grid(S) -> torch.Tensor:
     while S.dim() > 1:  # a channel axis of size 1
         S = S[0]
     return S
-
-
-_TRANSFER_MODE: dict[str, str] = {}
-
-
-def _scalar_transfer(sp, X, y) -> torch.Tensor:
-    """|rfft(mean_i y_i u_i)|^2 / S_uu, through ``spectra.transfer_spectrum`` when it takes a
-    scalar target (n,), else computed here from ``spectra.input_spectrum`` (a library gap)."""
-    mode = _TRANSFER_MODE.get("mode")
-    if mode is None:
-        try:
-            S = _as_grid(sp.transfer_spectrum(X, y))
-            ok = S.shape == (X.shape[-1] // 2 + 1,) and bool(torch.isfinite(S).all())
-        except (TypeError, ValueError):
-            ok = False
-        mode = _TRANSFER_MODE["mode"] = "library" if ok else "local"
-        if mode == "local":
-            LIBRARY_GAPS.append(
-                "spectra.transfer_spectrum does not accept a scalar target y (n,); "
-                "e1.py computes |rfft(mean_i y_i u_i)|^2 / input_spectrum(X) itself"
-            )
-    if mode == "library":
-        return _as_grid(sp.transfer_spectrum(X, y))
-    cross = torch.fft.rfft((y.to(DTYPE)[:, None] * X.to(DTYPE)).mean(0))
-    Suu = _as_grid(sp.input_spectrum(X)).clamp_min(torch.finfo(DTYPE).tiny)
-    return cross.abs().square() / Suu
 
 
 def tdi_kernel(S_task: torch.Tensor, L: int, seed: int, method: str = "fast", **tdi_kwargs):

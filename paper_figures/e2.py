@@ -72,7 +72,6 @@ __all__ = [
     "run_packed",
     "relative_errors",
     "alignment_scores",
-    "TRANSFER_SPECTRUM_GAP",
     "TDI_METHODS",
     "residue_ratio",
     "COLORS",
@@ -105,7 +104,6 @@ TDI_METHODS = {"tdi": "fast", "tdi-gradient": "gradient"}
 
 # Set to a message by task_spectrum when the library's transfer_spectrum cannot take a scalar
 # target and the cross-spectral estimate had to be formed here (reported as a library gap).
-TRANSFER_SPECTRUM_GAP: list[str] = []
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -127,32 +125,11 @@ def init_generator(seed: int, trial: int) -> torch.Generator:
 
 
 def task_spectrum(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """S_task on the rfft grid from P training pairs (X ``(P, L)``, scalar y ``(P,)``).
-
-    The cross-spectral (transfer) estimate |S_uy|^2 / S_uu for a scalar target, i.e.
-    |rfft(mean_i y_i u_i)|^2 / S_uu up to a constant factor. ``spectra.transfer_spectrum``
-    takes target SEQUENCES (n, L) only, so the scalar target is passed as the sequence that is
-    zero except y_i at the last step t = L-1 (y is the last output of the teacher's filter):
-    then S_uy(w) = e^{-iw(L-1)} mean_i y_i conj(U_i(w)) / L and transfer_spectrum returns
-    |rfft(mean_i y_i u_i)|^2 / (L^2 S_uu(w)). Recorded in TRANSFER_SPECTRUM_GAP (library gap).
-    """
+    """S_task on the rfft grid from P training pairs (X ``(P, L)``, scalar y ``(P,)``): the
+    library's cross-spectral estimate for a scalar target, |rfft(mean_i y_i u_i)|^2 / S_uu."""
     from ssm_tdi import spectra
 
-    try:
-        return spectra.transfer_spectrum(X, y).to(torch.float64)
-    except (TypeError, ValueError) as exc:  # the library takes no scalar target: library gap
-        msg = (
-            "ssm_tdi.spectra.transfer_spectrum does not accept a scalar target y of shape (n,) "
-            f"({type(exc).__name__}: {str(exc).split(', got')[0]}); e2.task_spectrum passes y as the target "
-            "sequence that is zero except y_i at t = L-1, for which transfer_spectrum returns "
-            "|rfft(mean_i y_i u_i)|^2 / (L^2 S_uu), "
-            "the scalar-target cross-spectral estimate up to a constant factor. Suggest a scalar-target mode."
-        )
-        if msg not in TRANSFER_SPECTRUM_GAP:
-            TRANSFER_SPECTRUM_GAP.append(msg)
-    Y = torch.zeros(X.shape, dtype=torch.float64)
-    Y[:, -1] = y.to(torch.float64)
-    return spectra.transfer_spectrum(X, Y).to(torch.float64)
+    return spectra.transfer_spectrum(X, y).to(torch.float64)
 
 
 def oracle_spectrum(beta: torch.Tensor) -> torch.Tensor:

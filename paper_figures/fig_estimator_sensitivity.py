@@ -326,8 +326,6 @@ def main(argv=None):
             f"(e.g. {undefined[0]}); "
             f"a point is drawn where at least half of the trials (and >= 3) are defined, over those trials."
         )
-    if e1.LIBRARY_GAPS:
-        reading += " Library gap: " + "; ".join(e1.LIBRARY_GAPS) + "."
     write_summary(
         args,
         title="TDI's sensitivity to the S_task estimate (input / transfer / discriminative)",
@@ -336,7 +334,7 @@ def main(argv=None):
         key_numbers=key,
         reading=reading,
         seconds=seconds,
-        extra={"library_gaps": list(e1.LIBRARY_GAPS), "undefined": undefined},
+        extra={"undefined": undefined},
     )
     print(f"{NAME}: {seconds:.1f} s -> {args.out}")
 

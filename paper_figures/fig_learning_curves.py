@@ -434,8 +434,6 @@ def main(argv=None):
             + "; ".join(gbits)
             + "."
         )
-    if e1.LIBRARY_GAPS:
-        reading += " Library gap: " + "; ".join(e1.LIBRARY_GAPS) + "."
     write_summary(
         args,
         title="E1 learning curves: default inits vs TDI, simulation and C4 theory",
@@ -444,7 +442,6 @@ def main(argv=None):
         key_numbers=key,
         reading=reading,
         seconds=seconds,
-        extra={"library_gaps": list(e1.LIBRARY_GAPS)},
     )
     print(f"{NAME}: {seconds:.1f} s -> {args.out}")
 

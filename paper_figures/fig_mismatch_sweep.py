@@ -242,8 +242,6 @@ def main(argv=None):
         + "The ratio is the geometric mean over trials of the paired ratio TDI/S4D-Lin (same init seed, "
         "same data); dt of S4D-Lin is log-uniform in [1e-3, 1e-1] per trial."
     )
-    if e1.LIBRARY_GAPS:
-        reading += " Library gap: " + "; ".join(e1.LIBRARY_GAPS) + "."
     write_summary(
         args,
         title="Mismatch sweep: TDI / default error ratio vs teacher band centre",
@@ -252,7 +250,6 @@ def main(argv=None):
         key_numbers=key,
         reading=reading,
         seconds=seconds,
-        extra={"library_gaps": list(e1.LIBRARY_GAPS)},
     )
     print(f"{NAME}: {seconds:.1f} s -> {args.out}")
 

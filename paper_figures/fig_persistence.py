@@ -170,7 +170,7 @@ def main(argv=None):
 
     stats = {k: _cell_stats(c, cfg) for k, c in cells.items()}
     key = _key_numbers(stats, cfg)
-    res = {"config": cfg, "cells": cells, "stats": stats, "library_gaps": list(e2.TRANSFER_SPECTRUM_GAP)}
+    res = {"config": cfg, "cells": cells, "stats": stats}
     fig = _draw(cells, stats, cfg, args)
     save_figure(fig, args.out, NAME)
     save_json(res, args.out / f"{NAME}.json")
@@ -183,7 +183,6 @@ def main(argv=None):
         key_numbers=key,
         reading=_reading(stats, cfg),
         seconds=timer.seconds,
-        extra={"library_gaps": list(e2.TRANSFER_SPECTRUM_GAP)},
     )
     print(f"[{NAME}] {args.profile}: {timer.seconds:.1f} s -> {args.out}")
 

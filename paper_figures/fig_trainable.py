@@ -175,7 +175,6 @@ def main(argv=None):
                     flush=True,
                 )
             res["by_N"][N] = r
-    res["library_gaps"] = list(e2.TRANSFER_SPECTRUM_GAP)
     stats = {N: _stats(res["by_N"][N], cfg) for N in cfg["d_states"]}
     res["stats"] = stats
     key = _key_numbers(stats, cfg)
@@ -190,7 +189,6 @@ def main(argv=None):
         key_numbers=key,
         reading=_reading(stats, cfg, res),
         seconds=timer.seconds,
-        extra={"library_gaps": res["library_gaps"]},
     )
     print(f"[{NAME}] {args.profile}: {timer.seconds:.1f} s -> {args.out}")
 
@@ -415,8 +413,6 @@ def _reading(stats, cfg, res):
                 else "some default has not learned some teacher within the budget."
             )
         )
-    if res["library_gaps"]:
-        parts.append("Library gap: " + " ".join(res["library_gaps"]))
     return " ".join(parts)
 
 
