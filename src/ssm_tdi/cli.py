@@ -143,6 +143,17 @@ def cmd_spectrum(args) -> int:
     return 0
 
 
+def _progress_bar(label: str, width: int = 30):
+    """A one-line text progress bar on stderr, as a tdi_init callback(step, total, loss)."""
+
+    def show(step: int, total: int, loss: float) -> None:
+        done = int(width * step / max(total, 1))
+        print(f"\r{label} [{'#' * done}{'.' * (width - done)}] {step}/{total}  L_spec {loss:.3e}",
+              end="", file=sys.stderr, flush=True)
+
+    return show
+
+
 def cmd_init(args) -> int:
     from .layers import DiagonalSSM
     from .tdi import tdi_init
@@ -156,7 +167,10 @@ def cmd_init(args) -> int:
         if not args.quiet:
             print(f"running TDI ({args.method}) on H={args.d_model}, N={args.d_state}, L={2 * (S.shape[-1] - 1)} ...",
                   file=sys.stderr, flush=True)
-        report = tdi_init(layer, S, method=args.method, seed=args.seed)
+        report = tdi_init(layer, S, method=args.method, seed=args.seed,
+                          callback=None if args.quiet else _progress_bar("TDI gradient"))
+        if not args.quiet and args.method == "gradient":
+            print(file=sys.stderr)
     except ValueError as exc:
         raise CLIError(str(exc)) from exc
     state = {"state_dict": layer.state_dict(), "d_model": args.d_model, "d_state": args.d_state,
