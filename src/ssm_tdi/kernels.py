@@ -116,21 +116,29 @@ def mode_coefficients(lam, Bbar, C):
 class _VandermondeRe(torch.autograd.Function):
     """K_m = 2 Re sum_n c_n exp(m s_n), computed in time blocks.
 
-    Forward and backward each loop over blocks of ``_KERNEL_BLOCK`` steps, so peak
-    memory is O(batch * N2 * block), not O(batch * N2 * L). The backward uses the
+    With z = exp(s), block b covers m = m0 + j, j < B, and z^m = z^{m0} z^j: the block
+    Vandermonde V0[n, j] = z_n^j is computed once and each block only rescales the
+    coefficients by z^{m0} (one complex exp per mode and block instead of per entry).
+    Peak memory is O(batch * N2 * B), never O(batch * N2 * L). The backward uses the
     closed forms (PyTorch's conjugate-Wirtinger convention for a real loss):
     grad_c = 2 conj(sum_m g_m z^m),  grad_s = 2 conj(c sum_m m g_m z^m).
     """
 
     @staticmethod
+    def _blocks(s, L):
+        B = min(L, _KERNEL_BLOCK)
+        j = torch.arange(B, device=s.device, dtype=s.real.dtype)
+        V0 = torch.exp(s.unsqueeze(-1) * j)  # (..., N2, B)
+        for m0 in range(0, L, B):
+            n = min(B, L - m0)
+            yield m0, n, torch.exp(s * m0), V0[..., :n]
+
+    @staticmethod
     def forward(ctx, c, s, L):
         ctx.save_for_backward(c, s)
         ctx.L = L
-        out = []
-        for m0 in range(0, L, _KERNEL_BLOCK):
-            m = torch.arange(m0, min(L, m0 + _KERNEL_BLOCK), device=s.device, dtype=s.real.dtype)
-            V = torch.exp(s.unsqueeze(-1) * m)  # (..., N2, block)
-            out.append(2 * torch.einsum("...n,...nm->...m", c, V).real)
+        out = [2 * torch.einsum("...n,...nm->...m", c * zm0, V).real
+               for _, _, zm0, V in _VandermondeRe._blocks(s, L)]
         return torch.cat(out, dim=-1)
 
     @staticmethod
@@ -140,12 +148,11 @@ class _VandermondeRe(torch.autograd.Function):
         acc0 = torch.zeros(torch.broadcast_shapes(c.shape, s.shape), dtype=c.dtype, device=c.device)
         acc1 = torch.zeros_like(acc0)
         g = g.to(c.dtype)
-        for m0 in range(0, L, _KERNEL_BLOCK):
-            m = torch.arange(m0, min(L, m0 + _KERNEL_BLOCK), device=s.device, dtype=s.real.dtype)
-            V = torch.exp(s.unsqueeze(-1) * m)
-            gb = g[..., m0:m0 + m.shape[0]]
-            acc0 = acc0 + torch.einsum("...m,...nm->...n", gb, V)
-            acc1 = acc1 + torch.einsum("...m,...nm->...n", gb * m, V)
+        for m0, n, zm0, V in _VandermondeRe._blocks(s, L):
+            gb = g[..., m0:m0 + n]
+            m = torch.arange(m0, m0 + n, device=s.device, dtype=s.real.dtype)
+            acc0 = acc0 + zm0 * torch.einsum("...m,...nm->...n", gb, V)
+            acc1 = acc1 + zm0 * torch.einsum("...m,...nm->...n", gb * m, V)
         grad_c = 2 * acc0.conj() if ctx.needs_input_grad[0] else None
         grad_s = 2 * (c * acc1).conj() if ctx.needs_input_grad[1] else None
         if grad_c is not None:
