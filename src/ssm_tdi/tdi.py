@@ -43,7 +43,8 @@ relative parameter perturbation, i.e. what survives float32 storage) exceeds
 max(diversity_tol, prototype's robust loss) falls back to the prototype with the variant's
 sign. Channels with distinct target rows are already different and get no rotation.
 ``"none"``: every channel sharing a spectrum gets the identical prototype (best loss).
-Measured cost (before the active-mode cap; current numbers: benchmarks/RESULTS.md) at H = 256, N = 64, L = 1024 (named spectra: low/high-pass, one band, two bands,
+Measured cost (before the active-mode cap; current numbers: benchmarks/RESULTS.md)
+at H = 256, N = 64, L = 1024 (named spectra: low/high-pass, one band, two bands,
 flat, 1/f + resonances): mean L_spec 1e-10..2e-6 with ``"none"`` versus 3e-9..7e-6 (worst
 channel 2e-5) with ``"phase"``; fit time 0.12-0.2 s versus 0.4-0.8 s (the variant refits are a
 fixed cost per distinct spectrum, independent of H). Kernel |cosine| between channels: 1.0
