@@ -272,7 +272,7 @@ def main():
                                                  "final_best_mean": r[0].history[-1][3]}
                                                 for r in runs if r[0] is not rep],
                                  "curve_best_mean_at_equiv_seconds": curve,
-                                 "history_every_10": hist[::10]}
+                                 "history_thinned": hist[:: max(1, len(hist) // 200)]}
         grad_rows.append([name, f"{lr_used:g}", k, fmt_s(wall), fmt_s(equiv_total), fmt_e(rep.loss_before_mean),
                           fmt_e(final_best), fmt_e(float(rep.loss_after.max())), "; ".join(notes) or "-"])
         curve_rows.append([name] + [fmt_e(curve[mk]) if curve[mk] is not None else "-" for mk in marks]
