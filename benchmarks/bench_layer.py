@@ -202,7 +202,7 @@ def main():
     print(md_table(["L", "time ratio (medians)", "time ratio (minima)", "time ratio (paired, median)",
                     "<= 1.3x", "memory ratio", "<= 1.3x", "kernel-only time / bare",
                     "(layer - kernel) / bare"], verdict))
-    print("time '<= 1.3x': yes / no when the three ratios agree, else borderline (the spread is machine noise)")
+    print("\ntime '<= 1.3x': yes / no when the three ratios agree, else borderline (the spread is machine noise)")
 
     # ------------------------------------------------------------------ kernel materialization
     krows = []
