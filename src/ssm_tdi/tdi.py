@@ -173,6 +173,17 @@ def _task_spectrum(S_task, H: int, L) -> tuple[torch.Tensor, int]:
     return S.contiguous(), L
 
 
+def _discrete64(layer):
+    """(lam, Bbar, C) of the layer's stored parameters, in float64 on the CPU."""
+    with torch.no_grad():
+        A = torch.complex(-torch.exp(layer.log_A_real.detach().double()), layer.A_imag.detach().double()).cpu()
+        B = torch.view_as_complex(layer.B.detach().double().contiguous()).cpu()
+        C = torch.view_as_complex(layer.C.detach().double().contiguous()).cpu()
+        dt = torch.exp(layer.log_dt.detach().double()).cpu().unsqueeze(-1)
+        lam, Bbar = kernels.discretize(A, B, dt, method=layer.discretization)
+    return lam, Bbar, C
+
+
 def _layer_kernel_power(layer, L: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(K (H, L), |rfft(K)|^2 (H, F)) of the layer's stored parameters, evaluated in float64.
 
@@ -180,14 +191,8 @@ def _layer_kernel_power(layer, L: int) -> tuple[torch.Tensor, torch.Tensor]:
     evaluation is exact for the parameters as stored; a float32 layer's own complex64 kernel
     differs from it by rounding only.
     """
+    lam, Bbar, C = _discrete64(layer)
     with torch.no_grad():
-        A = torch.complex(
-            -torch.exp(layer.log_A_real.detach().double()), layer.A_imag.detach().double()
-        ).cpu()
-        B = torch.view_as_complex(layer.B.detach().double().contiguous()).cpu()
-        C = torch.view_as_complex(layer.C.detach().double().contiguous()).cpu()
-        dt = torch.exp(layer.log_dt.detach().double()).cpu().unsqueeze(-1)
-        lam, Bbar = kernels.discretize(A, B, dt, method=layer.discretization)
         K = kernels.ssm_kernel(lam, Bbar, C, L)
     Kh = torch.fft.rfft(K)
     return K, Kh.real**2 + Kh.imag**2
@@ -195,14 +200,8 @@ def _layer_kernel_power(layer, L: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _layer_residue_ratio(layer, L: int) -> tuple[float, float]:
     """(median, max) over channels of sum_n |C_n Bbar_n| / ||K_h||_2 (float64, stored parameters)."""
+    lam, Bbar, C = _discrete64(layer)
     with torch.no_grad():
-        A = torch.complex(
-            -torch.exp(layer.log_A_real.detach().double()), layer.A_imag.detach().double()
-        ).cpu()
-        B = torch.view_as_complex(layer.B.detach().double().contiguous()).cpu()
-        C = torch.view_as_complex(layer.C.detach().double().contiguous()).cpu()
-        dt = torch.exp(layer.log_dt.detach().double()).cpu().unsqueeze(-1)
-        lam, Bbar = kernels.discretize(A, B, dt, method=layer.discretization)
         r = tdi_fast.residue_ratio(lam, C * Bbar, L)
     return float(r.median()), float(r.max())
 
