@@ -128,7 +128,10 @@ class _VandermondeRe(torch.autograd.Function):
     def _blocks(s, L):
         B = min(L, _KERNEL_BLOCK)
         j = torch.arange(B, device=s.device, dtype=s.real.dtype)
-        V0 = torch.exp(s.unsqueeze(-1) * j)  # (..., N2, B)
+        # exp(s j) = |.| e^{i arg}: real exp + polar is ~7x faster than complex exp on CPU
+        # and agrees with it to a few ulp (benchmarks/RESULTS.md).
+        sj_re, sj_im = s.real.unsqueeze(-1) * j, s.imag.unsqueeze(-1) * j
+        V0 = torch.polar(torch.exp(sj_re), sj_im)  # (..., N2, B)
         for m0 in range(0, L, B):
             n = min(B, L - m0)
             yield m0, n, torch.exp(s * m0), V0[..., :n]
