@@ -4,7 +4,7 @@ PROFILE ?= quick
 DEVICE ?= auto
 TORCH_CPU_VERSION ?= 2.13.0
 
-.PHONY: help install test test-long verify theory lint clean figures results-page
+.PHONY: help install test test-long verify theory lint clean figures results-page report reproduce
 
 # Figure scripts, in the order of the results page (paper_figures/fig_<name>.py).
 FIGURES := $(patsubst paper_figures/fig_%.py,%,$(sort $(wildcard paper_figures/fig_*.py)))
@@ -17,12 +17,14 @@ help:
 	@echo "make theory     exact sympy proofs of the identities behind the claims"
 	@echo "make figures    regenerate every figure + paper_figures/RESULTS.md (PROFILE=smoke|quick|full, DEVICE=auto|cpu|cuda)"
 	@echo "make figure-X   one figure, e.g. make figure-spectrum"
+	@echo "make report     execute the report notebooks (report/*.py) and render report/index.html"
+	@echo "make reproduce  rerun figures (PROFILE=smoke by default here) and compare key numbers with the committed ones"
 	@echo "make lint       ruff"
 	@echo "make clean      remove caches and generated files"
 
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==$(TORCH_CPU_VERSION)"
-	$(PYTHON) -m pip install -e ".[dev]"
+	$(PYTHON) -m pip install -e ".[dev,data,report]"
 
 # pytest exits 5 when no test ran, which fails this target: an empty run never passes.
 test:
@@ -42,6 +44,12 @@ figures: $(addprefix figure-,$(FIGURES))
 
 figure-%:
 	$(PYTHON) paper_figures/fig_$*.py --profile $(PROFILE) --device $(DEVICE)
+
+report:
+	$(PYTHON) -m report.build
+
+reproduce:
+	$(PYTHON) -m paper_figures.reproduce --profile $(or $(REPRO_PROFILE),smoke)
 
 results-page:
 	$(PYTHON) -m paper_figures.results_page
