@@ -43,8 +43,11 @@ __all__ = [
 ]
 
 
-def parse_args(name: str, description: str, argv=None) -> argparse.Namespace:
+def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.Namespace:
+    """The common command line; ``extra(parser)`` may add script-specific options."""
     p = argparse.ArgumentParser(prog=f"paper_figures/fig_{name}.py", description=description)
+    if extra is not None:
+        extra(p)
     p.add_argument("--profile", choices=PROFILE_NAMES, default=os.environ.get("PROFILE", "quick"),
                    help="sizes and trial counts: smoke (seconds, for CI), quick (default), full (paper quality)")
     p.add_argument("--device", default=os.environ.get("DEVICE", "auto"),
