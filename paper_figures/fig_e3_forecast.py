@@ -1,4 +1,4 @@
-"""Figure E3b: forecasting real series with sharp spectral lines (electricity demand, CO2, sunspots), default inits vs TDI.
+"""Figure E3b: forecasting series with spectral lines (electricity demand, CO2, sunspots), default inits vs TDI.
 
 Protocol (``paper_figures/e3.py``; window W, horizon H, stride per series in ``configs/e3.json``):
 sequence-to-sequence regression on context windows (every position t predicts the next H values; the
