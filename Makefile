@@ -45,8 +45,9 @@ figures: $(addprefix figure-,$(FIGURES))
 figure-%:
 	$(PYTHON) paper_figures/fig_$*.py --profile $(PROFILE) --device $(DEVICE)
 
+# REPORT_ARGS=--small: the small sizes CI executes (about a minute); default sizes take ~3 min.
 report:
-	$(PYTHON) -m report.build
+	$(PYTHON) -m report.build $(REPORT_ARGS)
 
 reproduce:
 	$(PYTHON) -m paper_figures.reproduce --profile $(or $(REPRO_PROFILE),smoke)

@@ -64,10 +64,11 @@ def main(argv=None):
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    axes.flat[0].legend(fontsize=7, loc="lower right")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=7.5, frameon=False)
     fig.suptitle(f"E3: accuracy vs training fraction, mean ± std over {len(plan['seeds'])} seeds "
                  f"({profile_note(args)})", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.1 if nrow == 1 else 0.05, 1, 1))
     save_figure(fig, args.out, NAME)
 
     # ------------------------------------------------------------------ numbers
@@ -110,12 +111,15 @@ def main(argv=None):
         return "; ".join(f"{r['name']} x={r['x']:g} {r['init']} ({r['mean_diff']:+.3f}, p={r['p']:.2g})"
                          for r in rows if r["verdict"] == v) or "nowhere"
 
+    tdi_rows = [r for r in cmp_default if r["init"].startswith("tdi")]
+    other_rows = [r for r in cmp_default if not r["init"].startswith("tdi")]
     reading = (
         f"Over {len(names)} data sets x {len(plan['grid'])} fractions x {sum(i.startswith('tdi') for i in inits)} "
         f"TDI variants, paired by {len(plan['seeds'])} seeds, TDI was significantly better than S4D-Lin (p < 0.05) in "
         f"{counts['helped']} cases, significantly worse in {counts['hurt']}, and indistinguishable in "
-        f"{counts['no significant difference']}. Helped: {_where(cmp_default, 'helped')}. "
-        f"Hurt: {_where([r for r in cmp_default if r['init'].startswith('tdi')], 'hurt')}. "
+        f"{counts['no significant difference']}. Helped: {_where(tdi_rows, 'helped')}. "
+        f"Hurt: {_where(tdi_rows, 'hurt')}. Other inits vs S4D-Lin, significant: "
+        f"{_where(other_rows, 'helped')} (better); {_where(other_rows, 'hurt')} (worse). "
         f"The paper's protocol (first layer, input spectrum) alone: {counts_main['helped']} helped, "
         f"{counts_main['hurt']} hurt. Against next-step pretraining with the same epoch budget TDI won "
         f"{vs_pre['helped']}, lost {vs_pre['hurt']}, tied {vs_pre['no significant difference']}. "

@@ -86,8 +86,8 @@ def main(argv=None):
         ax.set_title(f"{name}: test window {ex['index']} (full span, seed 0)", fontsize=9)
         ax.set_xlabel("steps from forecast origin")
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=6.5)
-    axes[1, 0].legend(fontsize=6.5)
+    axes[0, -1].legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    axes[1, -1].legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(f"E3 forecasting: MASE vs training span (mean ± std over {len(plan['seeds'])} seeds) and one "
                  f"test forecast ({profile_note(args)})", fontsize=10)
     fig.tight_layout()
