@@ -39,7 +39,7 @@ PROFILE_NAMES = ("smoke", "quick", "full")
 
 __all__ = [
     "FIG_DIR", "DEFAULT_OUT", "parse_args", "atomic_write_bytes", "save_figure", "save_json",
-    "write_summary", "mean_ci", "Timer", "profile_note",
+    "write_summary", "mean_ci", "Timer", "profile_note", "platform_fingerprint",
 ]
 
 
@@ -142,8 +142,36 @@ def write_summary(args, *, title: str, claim: str, key_numbers: dict, reading: s
         "reading": reading,
         "python": sys.version.split()[0],
         "torch": torch.__version__,
+        "platform": platform_fingerprint(),
         **(extra or {}),
     }, args.out / f"{args.name}.summary.json")
+
+
+def platform_fingerprint() -> dict:
+    """What decides CPU floating-point results bit for bit: the CPU, the SIMD code paths the
+    libraries dispatch to and the library versions (``paper_figures/reproduce.py`` expects
+    bit-identical numbers only when this matches the reference's)."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:  # numpy's runtime SIMD dispatch (honours NPY_DISABLE_CPU_FEATURES)
+        from numpy._core._multiarray_umath import __cpu_features__
+        simd = [k for k, v in __cpu_features__.items() if v]
+    except ImportError:
+        simd = []
+    import scipy
+
+    return {
+        "machine": platform.machine(), "cpu": cpu, "libc": "-".join(platform.libc_ver()),
+        "torch_simd": torch.backends.cpu.get_cpu_capability(), "numpy_simd": simd,
+        "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
+        "scipy": scipy.__version__,
+    }
 
 
 def mean_ci(values, axis=0, level: float = 0.95):
