@@ -182,6 +182,7 @@ def _t(a, device=None):
 
 # ----------------------------------------------------------------------------- cells
 def cell_spec(kind: str, name: str, init: str, x: float, seed: int, rec: dict) -> dict:
+    rec = {k: v for k, v in rec.items() if k != "extra_fractions"}  # the grid, not how a cell trains
     return {"version": VERSION, "kind": kind, "name": name, "init": init, "x": float(x), "seed": int(seed),
             "recipe": rec}
 
@@ -381,8 +382,12 @@ def add_jobs_arg(p) -> None:
 def plan_specs(cfg: dict, profile: str, kind: str, inits) -> tuple[dict, list[dict]]:
     """All cell specs of a profile: data set x init x fraction/span x seed."""
     plan = profile_plan(cfg, profile, kind)
-    specs = [cell_spec(kind, name, init, x, seed, recipe(cfg, kind, name, profile))
-             for name in plan["names"] for x in plan["grid"] for seed in plan["seeds"] for init in inits]
+    specs = []
+    for name in plan["names"]:
+        rec = recipe(cfg, kind, name, profile)
+        # a data set may add smaller sizes (digits: 1-2 images per class); not in the smoke profile
+        grid = sorted(set(plan["grid"]) | (set(rec.get("extra_fractions", [])) if profile != "smoke" else set()))
+        specs += [cell_spec(kind, name, init, x, seed, rec) for x in grid for seed in plan["seeds"] for init in inits]
     return plan, specs
 
 

@@ -102,7 +102,8 @@ def main(argv=None):
         key[f"{tag}_tdi_diff"] = c["mean_diff"]
         key[f"{tag}_tdi_p"] = c["p"]
     for name in names:
-        for x in (min(plan["grid"]), max(plan["grid"])):
+        xs = sorted(acc[name][e3.TDI_MAIN])
+        for x in (xs[0], xs[-1]):
             c = next(r for r in cmp_default if r["name"] == name and r["x"] == x and r["init"] == e3.TDI_MAIN)
             key[f"diff_tdi_first_input[{name},{x:g}]"] = c["mean_diff"]
             key[f"p_tdi_first_input[{name},{x:g}]"] = c["p"]

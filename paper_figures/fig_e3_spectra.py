@@ -98,9 +98,10 @@ def main(argv=None):
         p = args.out / fname
         if p.exists():
             d = json.loads(p.read_text())
-            xmin = min(d["plan"]["grid"])
-            for r in d["comparisons_vs_default"]:
-                if r["init"] == e3.TDI_MAIN and r["x"] == xmin and r["name"] in res:
+            rows = [r for r in d["comparisons_vs_default"] if r["init"] == e3.TDI_MAIN and r["name"] in res]
+            xmin = {n: min(r["x"] for r in rows if r["name"] == n) for n in {r["name"] for r in rows}}
+            for r in rows:
+                if r["x"] == xmin[r["name"]]:
                     gains[r["name"]] = metric_sign * r["mean_diff"]
     rho = None
     if len(gains) >= 3:
