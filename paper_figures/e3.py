@@ -266,6 +266,16 @@ def example_window(fd) -> int:
     return int(fd.X_test.shape[0] // 2)
 
 
+def _span_fits(name: str, rec: dict, span: float) -> bool:
+    try:
+        forecast_data(name, rec, span)
+    except ValueError as exc:
+        if "train_span" in str(exc):
+            return False
+        raise
+    return True
+
+
 def forecast_baselines(name: str, rec: dict, span: float) -> dict:
     """Seasonal naive and a ridge linear autoregression on the same (normalized) windows."""
     from ssm_tdi.baselines import fit_linear_ar, mase, mse, seasonal_naive
@@ -387,6 +397,10 @@ def plan_specs(cfg: dict, profile: str, kind: str, inits) -> tuple[dict, list[di
         rec = recipe(cfg, kind, name, profile)
         # a data set may add smaller sizes (digits: 1-2 images per class); not in the smoke profile
         grid = sorted(set(plan["grid"]) | (set(rec.get("extra_fractions", [])) if profile != "smoke" else set()))
+        if kind == "forecasting":  # spans too short for one window + horizon are skipped (and recorded)
+            ok = [x for x in grid if _span_fits(name, rec, x)]
+            plan.setdefault("skipped", {})[name] = [x for x in grid if x not in ok]
+            grid = ok
         specs += [cell_spec(kind, name, init, x, seed, rec) for x in grid for seed in plan["seeds"] for init in inits]
     return plan, specs
 

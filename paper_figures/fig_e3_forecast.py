@@ -35,8 +35,9 @@ def main(argv=None):
         plan, specs = e3.plan_specs(cfg, args.profile, KIND, inits)
         records = e3.run_cells(specs, args.out, args.device, jobs=args.jobs)
         scores = {m: e3.aggregate(records, m) for m in ("mase", "mse")}
+        spans_of = {name: sorted({s["x"] for s in specs if s["name"] == name}) for name in plan["names"]}
         base = {name: {span: e3.forecast_baselines(name, e3.recipe(cfg, KIND, name, args.profile), span)
-                       for span in plan["grid"]} for name in plan["names"]}
+                       for span in spans_of[name]} for name in plan["names"]}
         cmp_default = e3.comparisons(scores["mase"], [i for i in inits if i != e3.DEFAULT_INIT], e3.DEFAULT_INIT,
                                      False)
         header, rows = e3.table_rows(scores["mase"], inits, "MASE", cmp_default)
@@ -54,7 +55,7 @@ def main(argv=None):
     fig, axes = plt.subplots(2, len(names), figsize=(5.0 * len(names), 7.2), squeeze=False)
     for j, name in enumerate(names):
         ax = axes[0, j]
-        spans = sorted(plan["grid"])
+        spans = spans_of[name]
         for init in inits:
             m = np.array([np.mean(scores["mase"][name][init][x]) for x in spans])
             s = np.array([np.std(scores["mase"][name][init][x], ddof=1) if len(plan["seeds"]) > 1 else 0
@@ -65,8 +66,13 @@ def main(argv=None):
             if b in base[name][spans[0]]:
                 ax.plot(spans, [base[name][x][b]["mase"] for x in spans], color=c, ls=ls, label=b)
         rec = e3.recipe(cfg, KIND, name, args.profile)
-        ax.set_title(f"{name}: W={rec['window']}, H={rec['horizon']}", fontsize=9)
+        skipped = plan["skipped"].get(name)
+        ax.set_title(f"{name}: W={rec['window']}, H={rec['horizon']}"
+                     + (f" (span {', '.join(f'{s:g}' for s in skipped)}: shorter than W+H)" if skipped else ""),
+                     fontsize=9)
         ax.set_xscale("log")
+        ax.minorticks_off()
+        ax.set_xticks(spans, [f"1/{round(1 / s)}" if s < 1 else "1" for s in spans])
         ax.set_xlabel("fraction of the training span kept")
         ax.set_ylabel("test MASE")
         ax.grid(alpha=0.3)
@@ -111,7 +117,7 @@ def main(argv=None):
            "tdi_transfer_helped": by_est["transfer"]["helped"], "tdi_transfer_hurt": by_est["transfer"]["hurt"],
            "tdi_overhead_median_fraction_of_training": float(np.median(overhead)) if overhead else float("nan")}
     for name in names:
-        full = max(plan["grid"])
+        full = max(spans_of[name])
         key[f"mase_s4d_lin[{name},full]"] = float(np.mean(scores["mase"][name][e3.DEFAULT_INIT][full]))
         key[f"mase_tdi_first_input[{name},full]"] = float(np.mean(scores["mase"][name][e3.TDI_MAIN][full]))
         key[f"mase_linear_ar[{name},full]"] = base[name][full]["linear-ar"]["mase"]
@@ -128,7 +134,7 @@ def main(argv=None):
                          for r in cmp_default if r["init"].startswith("tdi") and r["verdict"] == v) or "nowhere"
 
     ar_beats = [n for n in names if key[f"mase_linear_ar[{n},full]"] < min(
-        np.mean(scores["mase"][n][i][max(plan["grid"])]) for i in inits)]
+        np.mean(scores["mase"][n][i][max(spans_of[n])]) for i in inits)]
     reading = (
         f"Test MASE, paired by {len(plan['seeds'])} seeds: TDI variants were significantly better than S4D-Lin in "
         f"{counts['helped']} (series, span) cases and significantly worse in {counts['hurt']} "
