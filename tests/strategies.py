@@ -219,3 +219,121 @@ def random_ssm(n2: int, seed: int, rho_max: float = 0.95, batch=()) -> SSM:
     C = torch.tensor(rng.normal(size=shape) + 1j * rng.normal(size=shape), dtype=torch.complex128)
     return SSM(lam=lam, Bbar=Bbar, C=C, region="generic")
 
+
+
+# ----------------------------------------------------------------------------- bad input (test_fuzz.py)
+#
+# A fuzz case is a :class:`Case`: the keyword arguments of one call, what the call must do
+# (``expect``: "ok" = return a finite, correctly shaped result; "error" = raise a clean error;
+# "either" = one of the two, e.g. finite values so large that the result may overflow) and the
+# argument names an error message may lead with.
+
+NAN, INF = float("nan"), float("inf")
+#: The size limit of ``ssm_tdi._validate`` (lengths, channel counts, products of sizes).
+MAX_SIZE = 2**31 - 1
+
+
+def uniform_index(n: int) -> st.SearchStrategy[int]:
+    """An index in [0, n), close to uniform. Hypothesis favours small integers and the first
+    elements of ``sampled_from`` (good for shrinking, bad for spreading a fuzz budget over many
+    kinds of bad input); a wide random integer through a multiplicative hash is near uniform."""
+    return st.integers(0, 2**32 - 1).map(lambda k: ((k * 2654435761) % 2**32) * n >> 32)
+
+
+def pick(options) -> st.SearchStrategy:
+    """``sampled_from`` with a near-uniform choice (see :func:`uniform_index`)."""
+    options = list(options)
+    return uniform_index(len(options)).map(lambda i: options[i])
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    expect: str
+    names: tuple
+    args: dict
+
+
+def bad_sizes(minimum: int = 1) -> st.SearchStrategy:
+    """Values that are never a valid integer size >= minimum: too small, absurdly large,
+    or not an integer at all (floats, bool, None, strings, complex, arrays)."""
+    return st.one_of(
+        st.integers(-10**6, minimum - 1),
+        st.integers(MAX_SIZE + 1, 10**30),
+        st.sampled_from([2.0, 2.5, NAN, INF, True, False, None, "8", 3j, [4], np.float64(4.0)]),
+    )
+
+
+def bad_reals(allow_zero: bool = False) -> st.SearchStrategy:
+    """Values that are never a valid finite real > 0 (>= 0 when allow_zero)."""
+    pool = [NAN, INF, -INF, -1.0, -1e-300, 1j, 0.5 + 0.5j, "0.1", None, [0.1, 0.2], True]
+    if not allow_zero:
+        pool.append(0.0)
+    return st.sampled_from(pool)
+
+
+def bad_choice(valid: tuple) -> st.SearchStrategy:
+    """Something that is not one of the string options ``valid``."""
+    return st.sampled_from([None, 0, "", "nope", [valid[0]], valid[0].upper() + "_", (valid[0],), b"x"])
+
+
+#: How :func:`corrupt_array` damages an array, and whether the result must be an error.
+CORRUPTIONS = {
+    "nan": "error", "inf": "error", "-inf": "error", "complex": "error", "strings": "error",
+    "none": "error", "ragged": "error", "objects": "error",
+    "huge": "either", "tiny": "either", "int": "either", "bool": "either", "scalar": "either",
+    "empty": "either", "extra_dim": "either", "drop_dim": "either", "list": "either",
+}
+
+
+@st.composite
+def corrupt_array(draw, x: torch.Tensor, real: bool = True, kinds=None):
+    """(value, expect, label): ``x`` damaged in one of the ways of :data:`CORRUPTIONS`.
+
+    Non-finite entries, complex values where real ones are expected, strings, None, ragged or
+    object arrays must be rejected ("error"); the other changes (huge or tiny magnitudes,
+    integer / boolean dtypes, lost or extra dimensions, empty axes, plain lists) may be valid
+    input and are marked "either".
+    """
+    options = sorted(kinds or CORRUPTIONS)
+    if not real and "complex" in options:
+        options.remove("complex")
+    kind = draw(pick(options))
+    x = x.detach().clone()
+    flat = x.reshape(-1)
+    i = draw(st.integers(0, max(flat.numel() - 1, 0)))
+    if kind in ("nan", "inf", "-inf"):
+        if flat.numel() == 0:
+            return [NAN], "error", kind
+        v = {"nan": NAN, "inf": INF, "-inf": -INF}[kind]
+        flat[i] = complex(v, 0) if x.is_complex() else v
+        out = flat.reshape(x.shape)
+    elif kind == "complex":
+        out = x.to(torch.complex128) + 1j
+    elif kind == "strings":
+        out = np.full(tuple(x.shape) or (1,), "1.0")
+    elif kind == "none":
+        out = None
+    elif kind == "ragged":
+        out = [[1.0, 2.0], [3.0]]
+    elif kind == "objects":
+        out = np.array([{"a": 1}, None], dtype=object)
+    elif kind == "huge":
+        out = x.to(torch.complex128 if x.is_complex() else torch.float64) * 1e300 + 1e300
+    elif kind == "tiny":
+        out = x.to(torch.complex128 if x.is_complex() else torch.float64) * 1e-310
+    elif kind == "int":
+        out = (x.real if x.is_complex() else x).round().to(torch.int64)
+    elif kind == "bool":
+        out = (x.real if x.is_complex() else x) > 0
+    elif kind == "scalar":
+        out = flat[0].item() if flat.numel() else 1.0
+    elif kind == "empty":
+        out = x[..., :0]
+    elif kind == "extra_dim":
+        out = x.unsqueeze(0).expand(2, *x.shape)
+    elif kind == "drop_dim":
+        out = flat[: max(1, flat.numel() // 2)] if x.dim() < 2 or x.shape[0] == 0 else x[0]
+    else:  # "list"
+        out = x.tolist()
+    return out, CORRUPTIONS[kind], kind

@@ -32,6 +32,8 @@ from collections.abc import Callable
 
 import torch
 
+from ._validate import MAX_SIZE, check_generator, check_int
+
 __all__ = [
     "INITS",
     "get_init",
@@ -50,18 +52,14 @@ _RDTYPE = torch.float64
 
 
 def _check_sizes(H, N2) -> tuple[int, int]:
-    for name, v in (("H", H), ("N2", N2)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-    return int(H), int(N2)
+    H, N2 = check_int(H, "H"), check_int(N2, "N2")
+    if H * N2 > MAX_SIZE:
+        raise ValueError(f"H, N2: expected at most {MAX_SIZE} modes in total, got H * N2 = {H * N2}")
+    return H, N2
 
 
 def _check_generator(generator):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise ValueError(f"generator: expected a torch.Generator or None, got {type(generator).__name__}")
-    if generator is not None and generator.device.type != "cpu":
-        raise ValueError(f"generator: expected a CPU generator, got one on {generator.device}")
-    return generator
+    return check_generator(generator)
 
 
 def complex_normal(shape, generator=None) -> torch.Tensor:
@@ -79,7 +77,7 @@ def init_log_dt(H: int, dt_min: float = 1e-3, dt_max: float = 1e-1, generator=No
     H, _ = _check_sizes(H, 1)
     _check_generator(generator)
     for name, v in (("dt_min", dt_min), ("dt_max", dt_max)):
-        if not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v <= 0:
             raise ValueError(f"{name}: expected a finite number > 0, got {v!r}")
     if dt_min > dt_max:
         raise ValueError(f"dt_min, dt_max: expected dt_min <= dt_max, got {dt_min} > {dt_max}")
@@ -221,13 +219,15 @@ def freqbias(H: int, N2: int, *, alpha: float | None = None, generator=None):
     _check_generator(generator)
     if alpha is None:
         raise ValueError(
-            "freqbias: alpha is required (A_n = -1/2 + i*alpha*pi*n; alpha = 1 is S4D-Lin). "
+            "alpha: alpha is required by the freqbias init (A_n = -1/2 + i*alpha*pi*n; alpha = 1 is S4D-Lin). "
             "Yu et al. (ICLR 2025) tune alpha per task; pass e.g. alpha=... via the init keyword "
             "arguments (DiagonalSSM(init='freqbias', alpha=...), DeepSSM(init_kwargs={'alpha': ...}))"
         )
     bad = isinstance(alpha, bool) or not isinstance(alpha, numbers.Real)
     if bad or not math.isfinite(alpha) or alpha <= 0:
         raise ValueError(f"alpha: expected a finite number > 0, got {alpha!r}")
+    if not math.isfinite(float(alpha) * math.pi * (N2 - 1)):
+        raise ValueError(f"alpha: too large, alpha * pi * (N2 - 1) overflows float64, got {alpha!r}")
     n = torch.arange(N2, dtype=_RDTYPE)
     A = torch.complex(torch.full((N2,), -0.5, dtype=_RDTYPE), float(alpha) * math.pi * n)
     A = A.expand(H, N2).clone()
@@ -250,11 +250,16 @@ def random_init(H: int, N2: int, *, generator=None, dt_max: float = 1e-1,
     """
     H, N2 = _check_sizes(H, N2)
     _check_generator(generator)
-    if not isinstance(dt_max, numbers.Real) or not math.isfinite(dt_max) or dt_max <= 0:
-        raise ValueError(f"dt_max: expected a finite number > 0, got {dt_max!r}")
-    lo, hi = (float(v) for v in log_real_range)
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
-        raise ValueError(f"log_real_range: expected finite (lo, hi) with lo <= hi, got {log_real_range!r}")
+    bad = isinstance(dt_max, bool) or not isinstance(dt_max, numbers.Real)
+    if bad or not math.isfinite(dt_max) or dt_max <= 0 or not math.isfinite(math.pi / dt_max):
+        raise ValueError(f"dt_max: expected a finite number > 0 (with pi / dt_max finite), got {dt_max!r}")
+    try:
+        lo, hi = (float(v) for v in log_real_range)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"log_real_range: expected a pair (lo, hi) of numbers, got {log_real_range!r}") from exc
+    # exp(hi) must stay finite: Re A = -exp(U) <= -exp(lo) and >= -exp(hi)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi and hi < math.log(torch.finfo(_RDTYPE).max)):
+        raise ValueError(f"log_real_range: expected finite (lo, hi) with lo <= hi < 709, got {log_real_range!r}")
     U = lo + (hi - lo) * torch.rand(H, N2, dtype=_RDTYPE, generator=generator)
     imag = (math.pi / dt_max) * torch.rand(H, N2, dtype=_RDTYPE, generator=generator)
     A = torch.complex(-torch.exp(U), imag)

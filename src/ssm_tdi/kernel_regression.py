@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import as_tensor, check_finite
+from ._validate import as_tensor, check_finite, check_real, check_result
 from .operators import toeplitz
 
 __all__ = ["ssm_features", "ridge_fit", "linear_generalization_error", "readout_error"]
@@ -40,9 +40,7 @@ def ridge_fit(Phi, y, ridge: float = 0.0) -> torch.Tensor:
     y = check_finite(as_tensor(y, "y", complex_ok=False), "y").to(Phi.dtype)
     if Phi.dim() != 2 or y.shape != (Phi.shape[0],):
         raise ValueError(f"Phi, y: expected shapes (P, L) and (P,), got {tuple(Phi.shape)} and {tuple(y.shape)}")
-    ridge = float(ridge)
-    if not (ridge >= 0 and ridge < float("inf")):
-        raise ValueError(f"ridge: expected a finite value >= 0, got {ridge!r}")
+    ridge = check_real(ridge, "ridge", minimum=0.0)
     if Phi.shape[0] == 0:
         return torch.zeros(Phi.shape[1], dtype=Phi.dtype)
     U, s, Vh = torch.linalg.svd(Phi, full_matrices=False)
@@ -54,11 +52,21 @@ def ridge_fit(Phi, y, ridge: float = 0.0) -> torch.Tensor:
 
 def linear_generalization_error(beta_hat, beta, input_cov=None) -> torch.Tensor:
     """E_u[(beta_hat^T u - beta^T u)^2] = d^T Sigma d with d = beta_hat - beta (Sigma = I if None)."""
-    d = as_tensor(beta_hat, "beta_hat", complex_ok=False) - as_tensor(beta, "beta", complex_ok=False)
+    bh = check_finite(as_tensor(beta_hat, "beta_hat", complex_ok=False), "beta_hat")
+    b = check_finite(as_tensor(beta, "beta", complex_ok=False), "beta")
+    if bh.dim() < 1 or b.dim() < 1 or bh.shape[-1] != b.shape[-1]:
+        raise ValueError(f"beta_hat, beta: expected vectors (..., L) of the same length, got shapes "
+                         f"{tuple(bh.shape)} and {tuple(b.shape)}")
+    try:
+        d = bh - b
+    except RuntimeError as exc:
+        raise ValueError(f"beta_hat, beta: shapes {tuple(bh.shape)} and {tuple(b.shape)} do not broadcast") from exc
     if input_cov is None:
-        return d.square().sum(-1)
-    S = as_tensor(input_cov, "input_cov", complex_ok=False).to(d.dtype)
-    return torch.einsum("...i,ij,...j->...", d, S, d)
+        return check_result(d.square().sum(-1), "beta_hat, beta", "the error")
+    S = check_finite(as_tensor(input_cov, "input_cov", complex_ok=False), "input_cov").to(d.dtype)
+    if S.shape != (d.shape[-1], d.shape[-1]):
+        raise ValueError(f"input_cov: expected shape ({d.shape[-1]}, {d.shape[-1]}), got {tuple(S.shape)}")
+    return check_result(torch.einsum("...i,ij,...j->...", d, S, d), "beta_hat, beta, input_cov", "the error")
 
 
 def readout_error(K, X, y, beta, ridge: float = 0.0, input_cov=None) -> float:

@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from ._validate import as_tensor, check_finite, check_length, check_positive, check_stable
+from ._validate import as_tensor, check_finite, check_length, check_positive, check_result, check_stable
 
 __all__ = [
     "discretize",
@@ -68,6 +68,8 @@ def discretize(A, B, dt, method: str = "zoh"):
     Returns:
         ``(lam, Bbar)``, complex tensors of the broadcast shape.
     """
+    if not isinstance(method, str) or method not in ("zoh", "bilinear"):
+        raise ValueError(f"method: expected 'zoh' or 'bilinear', got {method!r}")
     A = check_finite(as_tensor(A, "A"), "A")
     B = check_finite(as_tensor(B, "B"), "B")
     dt = check_positive(check_finite(as_tensor(dt, "dt", complex_ok=False), "dt"), "dt")
@@ -75,7 +77,7 @@ def discretize(A, B, dt, method: str = "zoh"):
     A, B = A.to(cdt), B.to(cdt)
     dt = dt.to(A.real.dtype)
     try:
-        torch.broadcast_shapes(A.shape, B.shape, dt.shape)
+        shape = torch.broadcast_shapes(A.shape, B.shape, dt.shape)
     except RuntimeError as exc:
         raise ValueError(f"A, B, dt: shapes {tuple(A.shape)}, {tuple(B.shape)}, {tuple(dt.shape)} "
                          "do not broadcast") from exc
@@ -84,15 +86,15 @@ def discretize(A, B, dt, method: str = "zoh"):
         lam = torch.exp(dtA)
         # (lam - 1)/A = dt * (e^{dtA} - 1)/(dtA), stable as A -> 0
         Bbar = dt * _phi(dtA) * B
-    elif method == "bilinear":
+    else:  # bilinear
         denom = 1 - dtA / 2
         if bool((denom.abs() == 0).any()):
             raise ValueError("A, dt: bilinear discretization undefined where dt*A = 2")
         lam = (1 + dtA / 2) / denom
         Bbar = dt / denom * B
-    else:
-        raise ValueError(f"method: expected 'zoh' or 'bilinear', got {method!r}")
-    return lam, Bbar
+    check_result(lam, "A, dt", "the discrete pole exp(dt A)" if method == "zoh" else "the discrete pole")
+    check_result(Bbar, "A, B, dt", "Bbar")
+    return lam.expand(shape), Bbar.expand(shape)  # both of the broadcast shape, as documented
 
 
 def mode_coefficients(lam, Bbar, C):
@@ -193,7 +195,7 @@ def ssm_kernel(lam, Bbar, C, L: int) -> torch.Tensor:
         # inexact, so reject; no discretized SSM (lam = exp(dt a)) has a zero pole.
         raise ValueError("lam: expected non-zero poles (lam = 0 has no logarithm)")
     s = torch.log(lam)
-    return _VandermondeRe.apply(c, s, L)
+    return check_result(_VandermondeRe.apply(c, s, L), "lam, Bbar, C, L", "the kernel")
 
 
 def frequency_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tensor:
@@ -230,9 +232,10 @@ def frequency_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tenso
     if L is None:
         check_stable(lam, "lam")
         H = c_ / (1 - lam_ * e) + c_.conj() / (1 - lam_.conj() * e)
-        return H.sum(-2)
+        return check_result(H.sum(-2), "lam, Bbar, C, omega", "the frequency response")
     L = check_length(L, "L")
-    return (c_ * _geometric(lam_ * e, L) + c_.conj() * _geometric(lam_.conj() * e, L)).sum(-2)
+    H = (c_ * _geometric(lam_ * e, L) + c_.conj() * _geometric(lam_.conj() * e, L)).sum(-2)
+    return check_result(H, "lam, Bbar, C, omega, L", "the frequency response")
 
 
 def _geometric(q: torch.Tensor, L: int) -> torch.Tensor:
@@ -259,7 +262,8 @@ def _geometric(q: torch.Tensor, L: int) -> torch.Tensor:
 
 def power_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tensor:
     """|H(w)|^2, the power frequency response (real ``(..., F)``)."""
-    return frequency_response(lam, Bbar, C, omega, L).abs().square()
+    P = frequency_response(lam, Bbar, C, omega, L).abs().square()
+    return check_result(P, "lam, Bbar, C", "the power response |H|^2")
 
 
 def rfft_grid(L: int, dtype=torch.float64, device=None) -> torch.Tensor:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 
 import torch
 from torch import nn
 
 from . import kernels
-from ._validate import as_tensor
+from ._validate import MAX_SIZE, as_tensor, check_int, check_result
 from .inits import get_init, init_log_dt
 
 __all__ = ["DiagonalSSM", "param_groups", "SSM_PARAM_NAMES"]
@@ -31,6 +30,19 @@ __all__ = ["DiagonalSSM", "param_groups", "SSM_PARAM_NAMES"]
 SSM_PARAM_NAMES = ("log_dt", "log_A_real", "A_imag", "B")
 
 _DTYPES = (torch.float32, torch.float64)
+
+
+def _check_device(device):
+    """None or a device this torch build can place tensors on."""
+    if device is None:
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(f"device: expected None, 'cpu' or 'cuda[:i]', got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {device!r} requested but CUDA is not available")
+    return dev
 
 
 class DiagonalSSM(nn.Module):
@@ -55,16 +67,19 @@ class DiagonalSSM(nn.Module):
                  dtype=torch.float32, device=None, generator: torch.Generator | None = None,
                  **init_kwargs):
         super().__init__()
-        for name, v in (("d_model", d_model), ("d_state", d_state)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
+        check_int(d_model, "d_model")
+        check_int(d_state, "d_state")
+        if d_model * (d_state // 2) > MAX_SIZE:
+            raise ValueError(f"d_model, d_state: expected at most {MAX_SIZE} modes in total, "
+                             f"got d_model * d_state / 2 = {d_model * (d_state // 2)}")
         if d_state % 2:
             raise ValueError(f"d_state: expected an even number (N/2 complex modes, conjugates implied), "
                              f"got {d_state}")
-        if discretization not in ("zoh", "bilinear"):
+        if not isinstance(discretization, str) or discretization not in ("zoh", "bilinear"):
             raise ValueError(f"discretization: expected 'zoh' or 'bilinear', got {discretization!r}")
-        if dtype not in _DTYPES:
+        if not isinstance(dtype, torch.dtype) or dtype not in _DTYPES:
             raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
+        device = _check_device(device)
         init_fn = get_init(init)
         self.d_model = H = int(d_model)
         self.d_state = int(d_state)
@@ -80,7 +95,7 @@ class DiagonalSSM(nn.Module):
         try:
             A, B, C = init_fn(H, N2, generator=generator, **kw)
         except TypeError as exc:  # unknown keyword for this init
-            raise ValueError(f"init {init!r}: bad keyword arguments {sorted(kw)}: {exc}") from exc
+            raise ValueError(f"init_kwargs: bad keyword arguments {sorted(kw)} for init {init!r}: {exc}") from exc
         D = torch.randn(H, dtype=torch.float64, generator=generator)
         if not bool((A.real < 0).all()):  # pragma: no cover - every registered init is stable
             raise ValueError(f"init {init!r} returned an unstable pole (Re A >= 0)")
@@ -92,6 +107,17 @@ class DiagonalSSM(nn.Module):
         self.B = nn.Parameter(torch.view_as_real(B).to(**fk).contiguous())
         self.C = nn.Parameter(torch.view_as_real(C).to(**fk).contiguous())
         self.D = nn.Parameter(D.to(**fk))
+        # the stored steps must discretize to usable poles (dt_min = 1e-300 rounds to dt = 0 in
+        # float32; dt = 1e300 underflows lam = exp(dt A) to 0)
+        with torch.no_grad():
+            try:
+                lam = self.discrete()[0]
+                ok = bool((lam != 0).all())
+            except ValueError:
+                ok = False
+        if not ok:
+            raise ValueError(f"dt_min, dt_max: steps in [{dt_min!r}, {dt_max!r}] give no usable discrete poles "
+                             f"in {dtype} (dt rounds to 0 or inf, or exp(dt A) underflows to 0)")
 
     # ------------------------------------------------------------------ parameters
     def A(self) -> torch.Tensor:
@@ -160,13 +186,16 @@ class DiagonalSSM(nn.Module):
         u = u.to(dtype=self.log_dt.dtype, device=self.log_dt.device)
         if not bool(torch.isfinite(u).all()):
             raise ValueError("u: expected finite values, found NaN or inf")
+        if u.shape[0] == 0:  # an empty batch: an empty output (FFT backends reject empty input)
+            return u * self.D
         L = u.shape[1]
         K = self.kernel(L)  # (H, L)
         n = 2 * L
         uf = torch.fft.rfft(u.transpose(1, 2), n=n)  # (batch, H, L+1)
         Kf = torch.fft.rfft(K, n=n)  # (H, L+1)
         y = torch.fft.irfft(uf * Kf, n=n)[..., :L]  # (batch, H, L)
-        return y.transpose(1, 2) + self.D * u
+        y = y.transpose(1, 2) + self.D * u
+        return check_result(y, "u", "the layer output for this input")
 
     # ------------------------------------------------------------------ edits / diagnostics
     @torch.no_grad()
@@ -183,7 +212,11 @@ class DiagonalSSM(nn.Module):
         if channels is None:
             idx = torch.arange(H)
         else:
-            idx = torch.as_tensor(channels)
+            try:
+                idx = torch.as_tensor(channels)
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise ValueError(
+                    f"channels: expected a 1-D sequence of integer channel indices, got {channels!r}") from exc
             if idx.dtype == torch.bool or idx.is_floating_point() or idx.is_complex() or idx.dim() != 1:
                 raise ValueError(
                     f"channels: expected a 1-D sequence of integer channel indices, got {channels!r}")
@@ -210,24 +243,40 @@ class DiagonalSSM(nn.Module):
                 raise ValueError(f"{name}: expected finite values, found NaN or inf")
             return t
 
+        pdtype = self.log_dt.dtype
+
+        def stored(v, name, what):
+            """v as it will be stored (the layer's dtype); it must stay finite there."""
+            v = v.to(pdtype)
+            if not bool(torch.isfinite(v).all()):
+                raise ValueError(f"{name}: {what} overflows {pdtype}; the values are too large for this layer")
+            return v
+
         writes = []
         if A is not None:
             At = mode_tensor(A, "A")
             if not bool((At.real < 0).all()):
                 worst = float(At.real.max())
                 raise ValueError(f"A: expected Re(A) < 0 (stable poles), found max Re(A) = {worst:.6g}")
-            writes += [(self.log_A_real, torch.log(-At.real)), (self.A_imag, At.imag)]
+            log_re = stored(torch.log(-At.real), "A", "log(-Re A)")
+            if not bool((torch.exp(log_re) > 0).all() and torch.isfinite(torch.exp(log_re)).all()):
+                raise ValueError(f"A: |Re A| must be representable in {pdtype} (it rounds to 0 or inf)")
+            writes += [(self.log_A_real, log_re), (self.A_imag, stored(At.imag, "A", "Im A"))]
         if B is not None:
-            writes.append((self.B, torch.view_as_real(mode_tensor(B, "B"))))
+            writes.append((self.B, stored(torch.view_as_real(mode_tensor(B, "B")), "B", "B")))
         if C is not None:
-            writes.append((self.C, torch.view_as_real(mode_tensor(C, "C"))))
+            writes.append((self.C, stored(torch.view_as_real(mode_tensor(C, "C")), "C", "C")))
         if dt is not None:
             dtt = channel_tensor(dt, "dt")
             if not bool((dtt > 0).all()):
                 raise ValueError(f"dt: expected values > 0, found min {float(dtt.min()):.6g}")
-            writes.append((self.log_dt, torch.log(dtt)))
+            log_dt = stored(torch.log(dtt), "dt", "log(dt)")
+            back = torch.exp(log_dt)
+            if not bool((back > 0).all() and torch.isfinite(back).all()):
+                raise ValueError(f"dt: must be representable in {pdtype} (it rounds to 0 or inf)")
+            writes.append((self.log_dt, log_dt))
         if D is not None:
-            writes.append((self.D, channel_tensor(D, "D")))
+            writes.append((self.D, stored(channel_tensor(D, "D"), "D", "D")))
         for p, v in writes:
             p.index_copy_(0, idx, v.to(dtype=p.dtype, device=p.device))
 

@@ -23,10 +23,17 @@ from scipy.optimize import brentq
 __all__ = ["predict", "solve_kappa", "cumulative_power", "cumulative_power_area"]
 
 
-def _vector(x, name: str) -> np.ndarray:
+def _array(x, name: str) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
-    a = np.asarray(x)
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged nested sequences
+        raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__}: {exc}") from exc
+
+
+def _vector(x, name: str) -> np.ndarray:
+    a = _array(x, name)
     if a.dtype.kind == "c":
         raise ValueError(f"{name}: expected real values, got complex")
     if a.dtype.kind not in "biuf":
@@ -40,9 +47,9 @@ def _vector(x, name: str) -> np.ndarray:
 
 
 def _scalar(x, name: str, *, minimum: float = 0.0) -> float:
-    a = np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
-    if a.dtype.kind not in "biuf" or a.size != 1:
-        # complex (float() would silently drop the imaginary part), strings, None, arrays
+    a = _array(x, name)
+    if a.dtype.kind not in "iuf" or a.size != 1:
+        # complex (float() would silently drop the imaginary part), bool, strings, None, arrays
         raise ValueError(f"{name}: expected a real number >= {minimum}, got {x!r}")
     v = float(a.reshape(()))
     if not np.isfinite(v) or v < minimum:
@@ -55,17 +62,61 @@ def _spectrum(eigenvalues, target_power):
     a2 = _vector(target_power, "target_power")
     if eta.shape != a2.shape:
         raise ValueError(f"eigenvalues, target_power: expected equal shapes, got {eta.shape} and {a2.shape}")
-    # negative eigenvalues at rounding level (e.g. from an SVD squared) are zero
-    tol = 1e3 * np.finfo(np.float64).eps * max(float(np.abs(eta).max()), 1e-300)
-    if np.any(eta < -tol):
-        raise ValueError(f"eigenvalues: expected values >= 0 (a PSD kernel), found {eta.min():.3g}")
+    eta = _eigen(eta)
     if np.any(a2 < 0):
         raise ValueError("target_power: expected values >= 0 (squared amplitudes)")
-    return np.clip(eta, 0.0, None), a2
+    with np.errstate(over="ignore"):
+        total = np.sum(a2)
+    if not np.isfinite(total):  # E_g is built from this sum
+        raise ValueError("target_power: values too large, their sum overflows float64")
+    return eta, a2
 
 
-def solve_kappa(eta: np.ndarray, P: float, ridge: float) -> float:
-    """The self-consistent kappa for one P (eta >= 0, validated by the caller)."""
+def solve_kappa(eta, P: float, ridge: float) -> float:
+    """The self-consistent kappa for one sample size P (``inf`` at P = 0, 0 when interpolating).
+
+    Args:
+        eta: ``(M,)`` kernel eigenvalues >= 0.
+        P: sample size >= 0.
+        ridge: ridge parameter >= 0.
+    """
+    eta = _eigen(eta, "eta")
+    P = _scalar(P, "P")
+    ridge = _scalar(ridge, "ridge")
+    _check_scale(eta, ridge, "eta")
+    return _solve_kappa(eta, P, ridge)
+
+
+def _eigen(eigenvalues, name: str = "eigenvalues") -> np.ndarray:
+    """Validated eigenvalues; negative values at rounding level (an SVD squared) become 0."""
+    eta = _vector(eigenvalues, name)
+    tol = 1e3 * np.finfo(np.float64).eps * max(float(np.abs(eta).max()), 1e-300)
+    if np.any(eta < -tol):
+        raise ValueError(f"{name}: expected values >= 0 (a PSD kernel), found {eta.min():.3g}")
+    with np.errstate(over="ignore"):
+        total = np.sum(np.abs(eta))
+    if not np.isfinite(total):
+        raise ValueError(f"{name}: values too large, their sum overflows float64")
+    return np.clip(eta, 0.0, None)
+
+
+def _check_scale(eta: np.ndarray, ridge: float, name: str = "eigenvalues") -> None:
+    """The root brackets use 2 (ridge + sum eta): it must be a finite float64."""
+    with np.errstate(over="ignore"):
+        hi = 2.0 * (ridge + float(eta.sum()))
+    if not np.isfinite(hi):
+        raise ValueError(f"{name}, ridge: too large, 2 (ridge + sum({name})) overflows float64; "
+                         "rescale both by the same factor")
+
+
+def _solve_kappa(eta: np.ndarray, P: float, ridge: float) -> float:
+    """solve_kappa on validated input (P * eta may overflow to inf for P ~ 1e308: the terms
+    eta / (P eta + kappa) then correctly vanish, so the overflow warning is silenced)."""
+    with np.errstate(over="ignore"):
+        return _solve_kappa_core(eta, P, ridge)
+
+
+def _solve_kappa_core(eta: np.ndarray, P: float, ridge: float) -> float:
     pos = eta[eta > 0]
     if P == 0:
         return np.inf
@@ -115,11 +166,15 @@ def predict(eigenvalues, target_power, P, ridge: float = 0.0, noise: float = 0.0
     """
     eta, a2 = _spectrum(eigenvalues, target_power)
     ridge = _scalar(ridge, "ridge")
-    sigma2 = _scalar(noise, "noise") ** 2
+    _check_scale(eta, ridge)
+    with np.errstate(over="ignore"):
+        sigma2 = float(np.square(np.float64(_scalar(noise, "noise"))))
+    if not np.isfinite(sigma2):
+        raise ValueError(f"noise: too large, noise**2 overflows float64, got {noise!r}")
     scalar = np.ndim(P) == 0
-    Ps = np.atleast_1d(np.asarray(P.detach().cpu().numpy() if hasattr(P, "detach") else P))
-    if Ps.dtype.kind not in "biuf":
-        # complex would lose its imaginary part in a cast; strings / None are not sizes
+    Ps = np.atleast_1d(_array(P, "P"))
+    if Ps.dtype.kind not in "iuf":
+        # complex would lose its imaginary part in a cast; bool, strings, None are not sizes
         raise ValueError(f"P: expected real sample sizes, got dtype {Ps.dtype} ({P!r})")
     Ps = Ps.astype(np.float64)
     if Ps.ndim != 1 or not np.all(np.isfinite(Ps)) or np.any(Ps < 0):
@@ -127,15 +182,23 @@ def predict(eigenvalues, target_power, P, ridge: float = 0.0, noise: float = 0.0
     out = np.empty(Ps.shape)
     for i, p in enumerate(Ps):
         out[i] = _error_at(eta, a2, p, ridge, sigma2)
+        if np.isnan(out[i]):  # pragma: no cover - the checks above leave no way to a NaN
+            raise ValueError(f"eigenvalues, target_power, P: E_g is NaN at P = {p}")
     return float(out[0]) if scalar else out
 
 
 def _error_at(eta, a2, P, ridge, sigma2) -> float:
     if P == 0:
         return float(a2.sum())
-    kappa = solve_kappa(eta, P, ridge)
+    kappa = _solve_kappa(eta, P, ridge)
     pos = eta > 0
     if kappa > 0:
+        with np.errstate(over="ignore"):
+            top = P * float(eta.max()) + kappa
+            overflow = not np.isfinite(top * top)
+        if overflow:  # the squared denominators below would be inf (inf / inf = NaN before this check)
+            raise ValueError(f"eigenvalues, P, ridge: P * max(eigenvalues) + kappa = {top:.3g} at P = {P:.3g} "
+                             "is too large, its square overflows float64")
         denom = P * eta + kappa
         gamma = float(np.sum(P * eta**2 / denom**2))
         resid = float(np.sum(a2 * kappa**2 / denom**2))
@@ -144,7 +207,11 @@ def _error_at(eta, a2, P, ridge, sigma2) -> float:
         resid = float(a2[~pos].sum())
     if gamma >= 1.0:
         return np.inf if (resid > 0 or sigma2 > 0) else 0.0
-    return (resid + sigma2 * gamma) / (1.0 - gamma)
+    E = (resid + sigma2 * gamma) / (1.0 - gamma)
+    if not np.isfinite(E):  # only the documented divergence (gamma >= 1) may give inf
+        raise ValueError(f"target_power, noise: E_g overflows float64 at P = {P} (1 - gamma = {1.0 - gamma:.3g}); "
+                         "the target power or noise is too large")
+    return E
 
 
 def cumulative_power(eigenvalues, target_power) -> np.ndarray:

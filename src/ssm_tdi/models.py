@@ -23,15 +23,29 @@ shift-invariant, a left-padded one too.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
+from ._validate import check_generator, check_int, check_result, check_seed
 from .layers import DiagonalSSM
 
 __all__ = ["DeepSSM", "SSMBlock"]
 
 _TASKS = ("classification", "regression", "seq2seq")
+
+
+def _as_tensor(x, name: str) -> torch.Tensor:
+    """Array-like -> tensor keeping its dtype (ints stay ints for tokens, bools for masks)."""
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__}: {exc}") from exc
+    if a.dtype.kind not in "biufc":
+        raise ValueError(f"{name}: expected an array of numbers, got dtype {a.dtype}")
+    return torch.as_tensor(a)
 
 
 class SSMBlock(nn.Module):
@@ -91,23 +105,24 @@ class DeepSSM(nn.Module):
         super().__init__()
         for name, v in (("d_input", d_input), ("d_output", d_output), ("d_model", d_model),
                         ("d_state", d_state), ("n_layers", n_layers)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {v!r}")
-        if task not in _TASKS:
+            check_int(v, name)
+        if not isinstance(task, str) or task not in _TASKS:
             raise ValueError(f"task: expected one of {_TASKS}, got {task!r}")
-        if not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a number in [0, 1), got {dropout!r}")
-        if vocab_size is not None and (isinstance(vocab_size, bool)
-                                       or not isinstance(vocab_size, numbers.Integral) or vocab_size < 1):
-            raise ValueError(f"vocab_size: expected None or an integer >= 1, got {vocab_size!r}")
-        if dtype not in (torch.float32, torch.float64):
+        if vocab_size is not None:
+            check_int(vocab_size, "vocab_size")
+        if not isinstance(dtype, torch.dtype) or dtype not in (torch.float32, torch.float64):
             raise ValueError(f"dtype: expected torch.float32 or torch.float64, got {dtype}")
         if seed is not None and generator is not None:
             raise ValueError("seed, generator: give at most one")
         if generator is not None:
+            check_generator(generator)
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-        elif seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise ValueError(f"seed: expected an integer, got {seed!r}")
+        elif seed is not None:
+            seed = check_seed(seed)
+        if init_kwargs is not None and not isinstance(init_kwargs, Mapping):
+            raise ValueError(f"init_kwargs: expected None or a dict of init options, got {init_kwargs!r}")
 
         self.d_input, self.d_output, self.d_model = int(d_input), int(d_output), int(d_model)
         self.task, self.vocab_size = task, vocab_size
@@ -148,7 +163,7 @@ class DeepSSM(nn.Module):
     def _check(self, x, mask):
         p = self._param()
         if not isinstance(x, torch.Tensor):
-            x = torch.as_tensor(x)
+            x = _as_tensor(x, "x")
         if self.vocab_size is not None:
             if x.dim() != 2:
                 raise ValueError(f"x: expected integer tokens of shape (batch, L), got {tuple(x.shape)}")
@@ -172,7 +187,7 @@ class DeepSSM(nn.Module):
         if x.shape[1] < 1:
             raise ValueError(f"x: expected a sequence length >= 1, got shape {tuple(x.shape)}")
         if mask is not None:
-            mask = torch.as_tensor(mask, device=p.device)
+            mask = _as_tensor(mask, "mask").to(p.device)
             if mask.dtype != torch.bool:
                 raise ValueError(f"mask: expected a boolean tensor (True = valid), got dtype {mask.dtype}")
             if tuple(mask.shape) != tuple(x.shape[:2]):
@@ -195,15 +210,20 @@ class DeepSSM(nn.Module):
         Returns (batch, d_output) for classification, (batch, L, d_output) otherwise.
         """
         x, mask = self._check(x, mask)
-        h = self._trunk(x, mask)
+        try:
+            h = self._trunk(x, mask)
+        except ValueError as exc:  # a layer saw non-finite activations: the input (or weights) too large
+            raise ValueError(f"x: the network's activations are not finite for this input ({exc})") from exc
         if self.task == "classification":
             if mask is None:
                 pooled = h.mean(dim=1)
             else:
                 m = mask.unsqueeze(-1).to(h.dtype)
                 pooled = (h * m).sum(dim=1) / m.sum(dim=1)
-            return self.head(pooled)
-        return self.head(h)
+            out = self.head(pooled)
+        else:
+            out = self.head(h)
+        return check_result(out, "x", "the network's output for this input")
 
     @torch.no_grad()
     def layer_inputs(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:

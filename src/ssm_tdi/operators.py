@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from ._validate import as_tensor, check_finite
+from ._validate import as_tensor, check_finite, check_result
 
 __all__ = [
     "toeplitz",
@@ -67,7 +67,7 @@ def dft_power(K) -> torch.Tensor:
     These are exactly the eigenvalues of C^T C (claim C1).
     """
     K = _kernel(K)
-    return torch.fft.fft(K, dim=-1).abs().square()
+    return check_result(torch.fft.fft(K, dim=-1).abs().square(), "K", "|Hhat|^2")
 
 
 def _input_factor(input_cov, L: int, like: torch.Tensor) -> torch.Tensor:
@@ -100,6 +100,8 @@ def _input_factor(input_cov, L: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def _operator(K, structure: str) -> torch.Tensor:
+    if not isinstance(structure, str):
+        raise ValueError(f"structure: expected one of {_STRUCTURES}, got {structure!r}")
     if structure == "toeplitz":
         return toeplitz(K)
     if structure == "circulant":
@@ -124,8 +126,9 @@ def induced_kernel_eig(K, structure: str = "toeplitz", input_cov=None):
         W = _input_factor(input_cov, L, K)
     Tt = Op @ W
     # right singular vectors of Tt are the eigenvectors of Tt^T Tt
+    Tt = check_result(Tt, "K, input_cov", "the operator")
     _, s, Vh = torch.linalg.svd(Tt)
-    return s.square(), Vh.transpose(-1, -2), W
+    return check_result(s.square(), "K, input_cov", "the eigenvalues"), Vh.transpose(-1, -2), W
 
 
 def induced_kernel_spectrum(K, structure: str = "toeplitz", input_cov=None) -> torch.Tensor:
@@ -143,8 +146,8 @@ def induced_kernel_spectrum(K, structure: str = "toeplitz", input_cov=None) -> t
     K = _kernel(K)
     Op = _operator(K, structure)
     if input_cov is not None:
-        Op = Op @ _input_factor(input_cov, K.shape[-1], K)
-    return torch.linalg.svdvals(Op).square()
+        Op = check_result(Op @ _input_factor(input_cov, K.shape[-1], K), "K, input_cov", "the operator")
+    return check_result(torch.linalg.svdvals(Op).square(), "K, input_cov", "the eigenvalues")
 
 
 def toeplitz_circulant_gap(K) -> torch.Tensor:
@@ -152,7 +155,7 @@ def toeplitz_circulant_gap(K) -> torch.Tensor:
     sum_j (s_j - |Hhat|_(j))^2."""
     K = _kernel(K)
     m = torch.arange(K.shape[-1], dtype=K.dtype, device=K.device)
-    return (m * K.square()).sum(-1)
+    return check_result((m * K.square()).sum(-1), "K", "||C - T||_F^2")
 
 
 def toeplitz_trace(K) -> torch.Tensor:
@@ -160,10 +163,10 @@ def toeplitz_trace(K) -> torch.Tensor:
     K = _kernel(K)
     L = K.shape[-1]
     m = torch.arange(L, dtype=K.dtype, device=K.device)
-    return ((L - m) * K.square()).sum(-1)
+    return check_result(((L - m) * K.square()).sum(-1), "K", "tr(T^T T)")
 
 
 def circulant_trace(K) -> torch.Tensor:
     """tr(C^T C) = L sum_m K_m^2 = sum_j |Hhat_j|^2 (Parseval)."""
     K = _kernel(K)
-    return K.shape[-1] * K.square().sum(-1)
+    return check_result(K.shape[-1] * K.square().sum(-1), "K", "tr(C^T C)")

@@ -38,7 +38,7 @@ import math
 import numpy as np
 import torch
 
-from ._validate import as_tensor, check_finite, check_length
+from ._validate import as_tensor, check_finite, check_length, check_result
 from .kernels import rfft_grid
 
 __all__ = [
@@ -72,8 +72,14 @@ def _sequences(X, name: str) -> tuple[torch.Tensor, bool]:
 
 
 def _check_reduce(reduce):
-    if reduce not in _REDUCE:
+    if not (reduce is None or isinstance(reduce, str)) or reduce not in _REDUCE:
         raise ValueError(f"reduce: expected None or 'mean', got {reduce!r}")
+
+
+def _check_flag(v, name: str) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise ValueError(f"{name}: expected True or False, got {v!r}")
+    return bool(v)
 
 
 def _hann(M: int) -> torch.Tensor:
@@ -134,12 +140,14 @@ def interpolate_spectrum(S, grid_L: int, M: int | None = None) -> torch.Tensor:
     return S[..., i0] * (1 - wgt) + S[..., i0 + 1] * wgt
 
 
-def _finish(S: torch.Tensor, univariate: bool, reduce, M: int, grid_L) -> torch.Tensor:
+def _finish(S: torch.Tensor, univariate: bool, reduce, M: int, grid_L, name: str = "X") -> torch.Tensor:
     """S: (d, F) -> (F,) for univariate or reduce='mean', else (d, F); optional re-gridding."""
     if univariate:
         S = S[0]
     elif reduce == "mean":
         S = S.mean(0)
+    # sequences near the float64 limit (|x| ~ 1e300) overflow |rfft|^2: an error, not an inf
+    check_result(S, name, "the spectrum")
     if grid_L is not None:
         S = interpolate_spectrum(S, grid_L, M)
     return S
@@ -180,8 +188,9 @@ def input_spectrum(
         float64 tensor ``(F,)`` or ``(d, F)``.
     """
     _check_reduce(reduce)
+    detrend = _check_flag(detrend, "detrend")
     X, uni = _sequences(X, "X")
-    Z, M = _fourier(X, segments, bool(detrend))
+    Z, M = _fourier(X, segments, detrend)
     S = (Z.real**2 + Z.imag**2).mean(0)  # (d, F)
     return _finish(S, uni, reduce, M, grid_L)
 
@@ -231,6 +240,7 @@ def transfer_spectrum(
         float64 ``(F,)`` (univariate or ``reduce="mean"``) or ``(channels, F)``.
     """
     _check_reduce(reduce)
+    detrend = _check_flag(detrend, "detrend")
     X, unix = _sequences(X, "X")
     Yt = as_tensor(Y, "Y", complex_ok=False)
     if Yt.dim() == 1:
@@ -246,16 +256,16 @@ def transfer_spectrum(
     d, e = X.shape[2], Y.shape[2]
     if d != e and d != 1 and e != 1:
         raise ValueError(f"X, Y: channel counts {d} and {e} must be equal or one of them 1")
-    U, M = _fourier(X, segments, bool(detrend))
-    V, _ = _fourier(Y, segments, bool(detrend))
+    U, M = _fourier(X, segments, detrend)
+    V, _ = _fourier(Y, segments, detrend)
     Suu = (U.real**2 + U.imag**2).mean(0)  # (d, F)
     Suy = (U.conj() * V).mean(0)  # (max(d, e), F) by broadcasting
-    Suu = Suu.expand(Suy.shape)
-    num = Suy.real**2 + Suy.imag**2
+    Suu = check_result(Suu.expand(Suy.shape), "X", "the input power S_uu")
+    num = check_result(Suy.real**2 + Suy.imag**2, "X, Y", "the cross power |S_uy|^2")
     # 0/0 -> 0: bins where the input has (numerically) no power carry no explained power
     ok = (Suu > 1e-14 * Suu.amax(-1, keepdim=True)) & (Suu > 0)
     T = torch.where(ok, num / torch.where(ok, Suu, torch.ones_like(Suu)), torch.zeros_like(num))
-    return _finish(T, unix and uniy, reduce, M, grid_L)
+    return _finish(T, unix and uniy, reduce, M, grid_L, "X, Y")
 
 
 def _scalar_transfer(X, univariate, y, segments, detrend, reduce, grid_L) -> torch.Tensor:
@@ -275,24 +285,33 @@ def _scalar_transfer(X, univariate, y, segments, detrend, reduce, grid_L) -> tor
     R = torch.fft.rfft(r, dim=-1)
     num = R.real**2 + R.imag**2
     Z = torch.fft.rfft(x, dim=-1) / math.sqrt(L)
-    Suu = (Z.real**2 + Z.imag**2).mean(0)  # (d, F), as input_spectrum
+    Suu = check_result((Z.real**2 + Z.imag**2).mean(0), "X", "the input power S_uu")  # (d, F)
+    num = check_result(num, "X, Y", "the cross power |rfft(r)|^2")
     ok = (Suu > 1e-14 * Suu.amax(-1, keepdim=True)) & (Suu > 0)
     T = torch.where(ok, num / torch.where(ok, Suu, torch.ones_like(Suu)), torch.zeros_like(num))
-    return _finish(T, univariate, reduce, L, grid_L)
+    return _finish(T, univariate, reduce, L, grid_L, "X, Y")
 
 
 def _labels(labels, n: int) -> tuple[torch.Tensor, int]:
     if isinstance(labels, torch.Tensor):
         lab = labels.detach().cpu().numpy()
     else:
-        lab = np.asarray(labels)
+        try:
+            lab = np.asarray(labels)
+        except (TypeError, ValueError) as exc:  # ragged nested sequences
+            raise ValueError(f"labels: expected a 1-D array of class labels: {exc}") from exc
     if lab.ndim != 1:
         raise ValueError(f"labels: expected a 1-D array of n = {n} class labels, got shape {lab.shape}")
     if lab.shape[0] != n:
         raise ValueError(f"labels: expected {n} labels (one per sequence of X), got {lab.shape[0]}")
-    if lab.dtype.kind == "f" and not np.all(np.isfinite(lab)):
+    if lab.dtype.kind in "fc" and not np.all(np.isfinite(lab)):
         raise ValueError("labels: expected finite labels, found NaN or inf")
-    _, inv = np.unique(lab, return_inverse=True)
+    try:
+        _, inv = np.unique(lab, return_inverse=True)
+    except TypeError as exc:  # e.g. an object array mixing None and numbers
+        raise ValueError(
+            f"labels: expected sortable class labels (numbers or strings), got dtype {lab.dtype}: {exc}"
+        ) from exc
     k = int(inv.max()) + 1 if inv.size else 0
     if k < 2:
         raise ValueError(f"labels: expected at least 2 classes, got {k}")
@@ -328,13 +347,14 @@ def discriminative_spectrum(
         float64 ``(F,)`` or ``(d, F)`` with values in [0, 1].
     """
     _check_reduce(reduce)
+    detrend = _check_flag(detrend, "detrend")
     X, uni = _sequences(X, "X")
     n = X.shape[0]
     inv, k = _labels(labels, n)
-    Z, M = _fourier(X, None, bool(detrend))  # (n, d, F)
+    Z, M = _fourier(X, None, detrend)  # (n, d, F)
     mu = Z.mean(0)
     dev = Z - mu
-    total = (dev.real**2 + dev.imag**2).mean(0)  # (d, F)
+    total = check_result((dev.real**2 + dev.imag**2).mean(0), "X", "the total variance")  # (d, F)
     counts = torch.bincount(inv, minlength=k).to(torch.float64)  # (k,)
     sums = torch.zeros((k,) + tuple(Z.shape[1:]), dtype=Z.dtype)
     sums.index_add_(0, inv, dev)

@@ -20,7 +20,17 @@ import math
 
 import torch
 
-from ._validate import as_tensor, check_finite, check_length
+from ._validate import (
+    MAX_SIZE,
+    as_tensor,
+    check_finite,
+    check_float_dtype,
+    check_generator,
+    check_int,
+    check_length,
+    check_real,
+    check_result,
+)
 from .kernels import rfft_grid
 
 __all__ = [
@@ -68,7 +78,7 @@ def band_mask(L: int, bands, dtype=torch.float64) -> torch.Tensor:
     A band narrower than the grid spacing still covers its nearest bin, so no band is empty.
     """
     L = check_length(L)
-    w = rfft_grid(L, dtype=dtype)
+    w = rfft_grid(L, dtype=check_float_dtype(dtype))
     mask = torch.zeros_like(w)
     for lo, hi in _bands(bands):
         inside = (w >= lo) & (w <= hi)
@@ -87,6 +97,7 @@ def band_limited_teacher(L: int, bands, generator: torch.Generator | None = None
     w = pi, where a real sequence's DFT is real), zero elsewhere.
     """
     L = check_length(L)
+    check_generator(generator)
     mask = band_mask(L, bands, dtype)
     F = mask.shape[0]
     z = torch.complex(torch.randn(F, generator=generator, dtype=dtype),
@@ -105,21 +116,21 @@ def ar1_covariance(L: int, rho: float, dtype=torch.float64) -> torch.Tensor:
     """Sigma[t, s] = rho^{|t-s|}, the covariance of stationary unit-variance AR(1). ``(L, L)``."""
     L = check_length(L)
     rho = _rho(rho)
-    t = torch.arange(L, dtype=dtype)
+    t = torch.arange(L, dtype=check_float_dtype(dtype))
     return torch.tensor(rho, dtype=dtype) ** (t[:, None] - t[None, :]).abs()
 
 
 def ar1_spectrum(L: int, rho: float, dtype=torch.float64) -> torch.Tensor:
     """P_u(w_j) = (1 - rho^2) / |1 - rho e^{-i w_j}|^2 on the rfft grid (mean 1 over the circle)."""
     rho = _rho(rho)
-    w = rfft_grid(L, dtype=dtype)
+    w = rfft_grid(L, dtype=check_float_dtype(dtype))
     return (1 - rho**2) / (1 - 2 * rho * torch.cos(w) + rho**2)
 
 
 def _rho(rho) -> float:
     try:
-        r = float(rho)
-    except (TypeError, ValueError) as exc:
+        r = check_real(rho, "rho")
+    except ValueError as exc:  # strings, complex, bool, arrays, NaN
         raise ValueError(f"rho: expected a real number in (-1, 1), got {rho!r}") from exc
     if not (-1.0 < r < 1.0):
         raise ValueError(f"rho: expected a real number in (-1, 1), got {rho!r}")
@@ -129,10 +140,13 @@ def _rho(rho) -> float:
 def sample_inputs(P: int, L: int, rho: float = 0.0, generator: torch.Generator | None = None,
                   dtype=torch.float64) -> torch.Tensor:
     """P input sequences ``(P, L)``: white (rho = 0) or stationary AR(1) with coefficient rho."""
-    if isinstance(P, bool) or not isinstance(P, int) or P < 0:
-        raise ValueError(f"P: expected an integer >= 0, got {P!r}")
+    P = check_int(P, "P", 0)
     L = check_length(L)
+    if P * L > MAX_SIZE:
+        raise ValueError(f"P, L: expected at most {MAX_SIZE} values in total, got P * L = {P * L}")
     rho = _rho(rho)
+    check_generator(generator)
+    check_float_dtype(dtype)
     e = torch.randn(P, L, generator=generator, dtype=dtype)
     if rho == 0.0:
         return e
@@ -151,10 +165,13 @@ def filter_sequences(g, X) -> torch.Tensor:
     if g.dim() != 1 or X.dim() != 2:
         raise ValueError(f"g, X: expected shapes (L,) and (P, L), got {tuple(g.shape)} and {tuple(X.shape)}")
     L = X.shape[-1]
+    if L < 1:
+        raise ValueError(f"X: expected sequences of length L >= 1, got shape {tuple(X.shape)}")
     if g.shape[0] != L:
         raise ValueError(f"g: expected length {L} to match X, got {g.shape[0]}")
     n = 2 * L
-    return torch.fft.irfft(torch.fft.rfft(X, n=n) * torch.fft.rfft(g.to(X.dtype), n=n), n=n)[..., :L]
+    y = torch.fft.irfft(torch.fft.rfft(X, n=n) * torch.fft.rfft(g.to(X.dtype), n=n), n=n)[..., :L]
+    return check_result(y, "g, X", "the filtered sequences")
 
 
 def teacher_targets(beta, X, noise: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -163,9 +180,9 @@ def teacher_targets(beta, X, noise: float = 0.0, generator: torch.Generator | No
     X = check_finite(as_tensor(X, "X", complex_ok=False), "X")
     if X.dim() != 2 or beta.shape != (X.shape[-1],):
         raise ValueError(f"beta, X: expected shapes (L,) and (P, L), got {tuple(beta.shape)} and {tuple(X.shape)}")
+    noise = check_real(noise, "noise", minimum=0.0)
+    check_generator(generator)
     y = X @ beta.to(X.dtype)
     if noise:
-        if not (math.isfinite(noise) and noise >= 0):
-            raise ValueError(f"noise: expected a finite value >= 0, got {noise!r}")
         y = y + noise * torch.randn(y.shape, generator=generator, dtype=y.dtype)
-    return y
+    return check_result(y, "beta, X, noise", "the targets")

@@ -72,7 +72,8 @@ import numpy as np
 import torch
 
 from . import kernels, spectra, tdi_fast
-from ._validate import as_tensor, check_length
+from ._validate import as_tensor, check_int, check_length, check_real, check_seed
+from .layers import DiagonalSSM
 
 __all__ = ["TDIReport", "tdi_init", "apply_tdi", "layer_spectrum_loss"]
 
@@ -91,7 +92,7 @@ class TDIReport:
     of modes with dt |Im a| > pi, ``n_reverted`` the channels restored to their previous
     parameters because the new fit was not better, ``kernel_cosine`` the mean |cosine
     similarity| between the kernels of distinct channels (1: all channels identical up to
-    sign; a diversity measure), ``residue_ratio`` (median, max) over channels of
+    sign, and 1.0 for a single channel; a diversity measure), ``residue_ratio`` (median, max) over channels of
     sum_n |c_n| / ||K_h||_2 with c_n = C_n Bbar_n at the written parameters (~1: modes add up;
     >> 1: a cancellation of large modes that float32 storage and training steps do not
     preserve), ``timings`` seconds per phase, ``history`` (gradient method) one
@@ -230,8 +231,8 @@ def _restore(layer, snap: dict, idx: torch.Tensor) -> None:
 
 def _kernel_cosine(K: torch.Tensor) -> float:
     H = K.shape[0]
-    if H < 2:
-        return float("nan")
+    if H < 2:  # one channel: no distinct pair, reported as "all channels identical" (1.0)
+        return 1.0
     n = K.norm(dim=-1, keepdim=True)
     Kn = torch.where(n > 0, K / n.clamp_min(1e-300), torch.zeros_like(K))
     G = (Kn @ Kn.T).abs()
@@ -478,19 +479,25 @@ def tdi_init(
         ValueError: bad method/options, or S_task all-zero, negative, non-finite or of the wrong shape.
     """
     t_start = time.perf_counter()
-    if method not in _METHODS:
-        raise ValueError(f"method: expected one of {_METHODS}, got {method!r}")
-    if diversity not in _DIVERSITY:
-        raise ValueError(f"diversity: expected one of {_DIVERSITY}, got {diversity!r}")
-    if backend not in ("response", "fft"):
-        raise ValueError(f"backend: expected 'response' or 'fft', got {backend!r}")
-    if gain not in ("preserve", "unit"):
-        raise ValueError(f"gain: expected 'preserve' or 'unit', got {gain!r}")
+    if not isinstance(layer, DiagonalSSM):
+        raise TypeError(f"layer: expected a ssm_tdi.layers.DiagonalSSM, got {type(layer).__name__}")
+    for name, v, options in (("method", method, _METHODS), ("diversity", diversity, _DIVERSITY),
+                             ("backend", backend, ("response", "fft")), ("gain", gain, ("preserve", "unit"))):
+        if not isinstance(v, str) or v not in options:
+            raise ValueError(f"{name}: expected one of {options}, got {v!r}")
     for name, v in (("refine_steps", refine_steps), ("steps", steps), ("n_phases", n_phases)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-            raise ValueError(f"{name}: expected an integer >= 0, got {v!r}")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr: expected a finite number > 0, got {lr!r}")
+        check_int(v, name, 0)
+    lr = check_real(lr, "lr", minimum=0.0, strict_min=True)
+    seed = check_seed(seed)
+    tol = check_real(tol, "tol", minimum=0.0)
+    diversity_tol = check_real(diversity_tol, "diversity_tol", minimum=0.0)
+    # floor: the relative floor of S_task before its logarithm (0 would give log 0 = -inf)
+    floor = check_real(floor, "floor", minimum=0.0, maximum=1.0, strict_min=True)
+    min_radius = check_real(min_radius, "min_radius")
+    if max_radius is not None:
+        max_radius = check_real(max_radius, "max_radius")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected None or a callable(step, total_steps, loss), got {callback!r}")
     H = int(layer.d_model)
     N2 = int(layer.N2)
     S, L = _task_spectrum(S_task, H, L)
@@ -694,29 +701,41 @@ def apply_tdi(
         list of :class:`TDIReport`, one per initialized layer (``layer_index``, ``estimator``,
         ``target`` filled in).
     """
-    if estimator not in _ESTIMATORS:
-        raise ValueError(f"estimator: expected one of {_ESTIMATORS}, got {estimator!r}")
-    if layers not in _LAYER_MODES:
-        raise ValueError(f"layers: expected one of {_LAYER_MODES}, got {layers!r}")
-    if source not in ("data", "layer"):
-        raise ValueError(f"source: expected 'data' or 'layer', got {source!r}")
+    for name, v, options in (("estimator", estimator, _ESTIMATORS), ("layers", layers, _LAYER_MODES),
+                             ("source", source, ("data", "layer"))):
+        if not isinstance(v, str) or v not in options:
+            raise ValueError(f"{name}: expected one of {options}, got {v!r}")
+    if not (isinstance(model, torch.nn.Module) and hasattr(model, "ssm_layers") and hasattr(model, "layer_inputs")):
+        raise TypeError(f"model: expected a ssm_tdi.models.DeepSSM, got {type(model).__name__}")
     ssm_layers = list(model.ssm_layers)
     if not ssm_layers:
         raise ValueError("model: has no SSM layers")
+    seed = check_seed(seed)
+    if max_samples is not None:
+        max_samples = check_int(max_samples, "max_samples")
     tokens = getattr(model, "vocab_size", None) is not None
-    Xt = X if isinstance(X, torch.Tensor) else torch.as_tensor(np.asarray(X))
+    Xt = _array(X, "X", integer=tokens)
     if Xt.dim() not in (2, 3):
         raise ValueError(f"X: expected shape (n, L) or (n, L, d_input), got {tuple(Xt.shape)}")
     n, L = int(Xt.shape[0]), int(Xt.shape[1])
-    if L < 2:
-        raise ValueError(f"X: expected sequence length L >= 2, got {L}")
+    if n < 1 or L < 2:
+        raise ValueError(f"X: expected at least one sequence of length L >= 2, got shape {tuple(Xt.shape)}")
+    if segments is not None:
+        if estimator == "discriminative":
+            raise ValueError("segments: the discriminative estimator has no Welch option; use segments=None")
+        if not 2 <= check_length(segments, "segments") <= L:
+            raise ValueError(f"segments: expected a Welch segment length in [2, L={L}], got {segments}")
+    d_in = getattr(model, "d_input", None)
+    if not tokens and d_in is not None and (Xt.shape[-1] if Xt.dim() == 3 else 1) != d_in:
+        raise ValueError(f"X: expected shape (n, L, d_input={d_in})" + (" or (n, L)" if d_in == 1 else "")
+                         + f", got {tuple(Xt.shape)}")
     yt = None
     if estimator == "transfer":
         if y is None:
             raise ValueError(
                 "y: the 'transfer' estimator needs sequence targets y of shape (n, L) or (n, L, e)"
             )
-        yt = y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))
+        yt = _array(y, "y")
         if yt.dim() not in (2, 3) or tuple(yt.shape[:2]) != (n, L):
             raise ValueError(
                 f"y: the 'transfer' estimator needs sequence targets of shape ({n}, {L}) or "
@@ -729,14 +748,17 @@ def apply_tdi(
             raise ValueError(
                 "labels: the 'discriminative' estimator needs class labels, one per sequence of X"
             )
-        lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        try:
+            lab = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+        except (TypeError, ValueError) as exc:  # ragged nested sequences
+            raise ValueError(f"labels: expected a 1-D array of class labels: {exc}") from exc
         if lab.ndim != 1 or lab.shape[0] != n:
             raise ValueError(
                 f"labels: expected {n} class labels (one per sequence of X), got shape {lab.shape}"
             )
     mt = None
     if mask is not None:
-        mt = torch.as_tensor(mask)
+        mt = _array(mask, "mask", integer=True)
         if mt.dtype != torch.bool or tuple(mt.shape) != (n, L):
             raise ValueError(
                 f"mask: expected a boolean tensor of shape ({n}, {L}), got {mt.dtype} {tuple(mt.shape)}"
@@ -810,6 +832,25 @@ def apply_tdi(
         for r in reports:
             r.notes.append(note)
     return reports
+
+
+def _array(x, name: str, integer: bool = False) -> torch.Tensor:
+    """Tensor or array-like of real numbers -> tensor; ``integer``: keep integer/bool dtypes (tokens, masks)."""
+    if isinstance(x, torch.Tensor):
+        t = x
+    else:
+        try:
+            a = np.asarray(x)
+        except (TypeError, ValueError) as exc:  # ragged nested lists
+            raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__}: {exc}") from exc
+        if a.dtype.kind not in "biufc":
+            raise ValueError(f"{name}: expected an array of numbers, got dtype {a.dtype}")
+        t = torch.as_tensor(a)
+    if t.is_complex():
+        raise ValueError(f"{name}: expected real values, got complex dtype {t.dtype}")
+    if not integer and not t.is_floating_point():
+        t = t.to(torch.float64)
+    return t
 
 
 def _composite_loss(ssm_layers, S, L) -> torch.Tensor:

@@ -10,12 +10,16 @@ Devices: ``"auto"`` picks CUDA when present, else CPU.
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
+
+from ._validate import check_int, check_real, check_seed
 
 __all__ = ["resolve_device", "TrainConfig", "TrainResult", "train", "evaluate"]
 
@@ -46,16 +50,21 @@ class TrainConfig:
     grad_clip: float | None = None
 
     def __post_init__(self):
-        if self.task not in ("regression", "classification"):
+        if not isinstance(self.task, str) or self.task not in ("regression", "classification"):
             raise ValueError(f"task: expected 'regression' or 'classification', got {self.task!r}")
-        if not (isinstance(self.epochs, int) and self.epochs >= 0):
-            raise ValueError(f"epochs: expected an integer >= 0, got {self.epochs!r}")
-        if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
-            raise ValueError(f"batch_size: expected None or an integer >= 1, got {self.batch_size!r}")
+        check_int(self.epochs, "epochs", 0)
+        if self.batch_size is not None:
+            check_int(self.batch_size, "batch_size")
         for name in ("lr", "ssm_lr"):
             v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v > 0 and v < float("inf")):
+            if isinstance(v, bool) or not (isinstance(v, numbers.Real) and 0 < v < math.inf):
                 raise ValueError(f"{name}: expected a finite value > 0, got {v!r}")
+        check_real(self.weight_decay, "weight_decay", minimum=0.0)
+        if self.patience is not None:
+            check_int(self.patience, "patience", 1)
+        check_seed(self.seed)
+        if self.grad_clip is not None:
+            check_real(self.grad_clip, "grad_clip", minimum=0.0, strict_min=True)
 
 
 @dataclass
@@ -69,8 +78,37 @@ class TrainResult:
 
 def _loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if task == "classification":
+        if out.dim() != 2:
+            raise ValueError(f"y, task: 'classification' needs a model with pooled outputs (batch, classes), "
+                             f"got model outputs of shape {tuple(out.shape)}")
+        if y.shape != out.shape[:1] or y.is_floating_point() and not bool((y == y.round()).all()):
+            raise ValueError(f"y: expected {out.shape[0]} integer class labels, got {y.dtype} {tuple(y.shape)}")
+        if y.numel() and (int(y.min()) < 0 or int(y.max()) >= out.shape[-1]):
+            raise ValueError(f"y: class labels must lie in [0, {out.shape[-1]}), "
+                             f"got range [{int(y.min())}, {int(y.max())}]")
         return F.cross_entropy(out, y.long())
+    if y.numel() != out.numel():
+        raise ValueError(f"y: expected regression targets with {out.numel()} values (model output shape "
+                         f"{tuple(out.shape)}), got shape {tuple(y.shape)}")
     return F.mse_loss(out, y.to(out.dtype).reshape(out.shape))
+
+
+def _check_data(model, X, y, mask, xname: str, yname: str, mname: str) -> None:
+    """Tensors with matching sample counts; finite targets (NaN inputs are caught by the model)."""
+    for name, t in ((xname, X), (yname, y)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+    if X.dim() == 0 or y.dim() == 0 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"{xname}, {yname}: expected the same number of samples, got shapes "
+                         f"{tuple(X.shape)} and {tuple(y.shape)}")
+    if y.is_complex() or X.is_complex():
+        raise ValueError(f"{xname}, {yname}: expected real tensors, got {X.dtype} and {y.dtype}")
+    if y.is_floating_point() and not bool(torch.isfinite(y).all()):
+        raise ValueError(f"{yname}: expected finite values, found NaN or inf")
+    if X.is_floating_point() and not bool(torch.isfinite(X).all()):
+        raise ValueError(f"{xname}: expected finite values, found NaN or inf")
+    if mask is not None and (not isinstance(mask, torch.Tensor) or mask.shape[:1] != X.shape[:1]):
+        raise ValueError(f"{mname}: expected a boolean tensor with {X.shape[0]} rows, got {mask!r:.60}")
 
 
 def _batches(n: int, batch_size: int | None, gen: torch.Generator):
@@ -113,14 +151,31 @@ def train(model: torch.nn.Module, X, y, config: TrainConfig, X_val=None, y_val=N
     ``callback(step, model)`` is called before the first step (step 0) and after every
     optimizer step. With a validation set and ``patience``, training stops after
     ``patience`` epochs without improvement and the best state is restored.
+
+    Raises:
+        ValueError / TypeError: bad data or config (message names the argument).
+        FloatingPointError: training diverged (the loss or the model's activations became NaN or
+            inf, e.g. with a learning rate far too large); the model keeps the diverged parameters.
     """
     from .layers import param_groups
 
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(f"X, y: expected the same number of samples, got {X.shape[0]} and {y.shape[0]}")
+    if not isinstance(model, torch.nn.Module) or next(model.parameters(), None) is None:
+        raise TypeError(f"model: expected a torch.nn.Module with parameters, got {type(model).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected None or a callable(step, model), got {callback!r}")
+    _check_data(model, X, y, mask, "X", "y", "mask")
     if X.shape[0] == 0:
         raise ValueError("X: expected at least one training sample")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val, y_val: give both or neither")
+    if X_val is not None:
+        _check_data(model, X_val, y_val, mask_val, "X_val", "y_val", "mask_val")
     device = next(model.parameters()).device
+    pmax = torch.finfo(next(model.parameters()).dtype).max
+    if max(config.lr, config.ssm_lr) > pmax:
+        raise ValueError(f"lr, ssm_lr: expected values below the parameters' dtype maximum {pmax:.3g}")
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW(param_groups(model, lr=config.lr, weight_decay=config.weight_decay,
                                          ssm_lr=config.ssm_lr))
@@ -139,13 +194,24 @@ def train(model: torch.nn.Module, X, y, config: TrainConfig, X_val=None, y_val=N
                 xb, yb = X[idx].to(device), y[idx].to(device)
                 mb = None if mask is None else mask[idx].to(device)
             opt.zero_grad(set_to_none=True)
-            loss = _loss(config.task, _forward(model, xb, mb), yb)
+            try:
+                out = _forward(model, xb, mb)
+            except ValueError as exc:
+                # these rows were accepted before the parameters changed (full batch after the first
+                # step, any batch after the first epoch): the failure is divergence, not bad data
+                if res.steps and (idx is None or epoch > 0):
+                    raise FloatingPointError(f"training diverged at epoch {epoch}: {exc}") from exc
+                raise
+            loss = _loss(config.task, out, yb)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss)} at epoch {epoch}")
+                raise FloatingPointError(f"training loss became {float(loss.detach())} at epoch {epoch}")
             loss.backward()
             if config.grad_clip:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
+            try:
+                opt.step()
+            except RuntimeError as exc:  # e.g. lr * update overflows the parameters' dtype
+                raise FloatingPointError(f"training diverged at epoch {epoch} (optimizer step failed: {exc})") from exc
             res.steps += 1
             tot += loss.item() * xb.shape[0]
             if callback is not None:
