@@ -49,7 +49,7 @@ from ssm_tdi.inits import FREQBIAS_ALPHA
 
 CONFIG_PATH = FIG_DIR / "configs" / "e3.json"
 CELL_DIR = "e3_cells"
-VERSION = 1  # bump when the cell function changes meaning (invalidates the cache)
+VERSION = 2  # bump when the cell function changes meaning (invalidates the cache)
 
 # init name -> (base init of the SSM layers, TDI (layers, estimator) or None, pretrain?)
 INITS = {

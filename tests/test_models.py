@@ -217,3 +217,21 @@ def test_model_on_cuda():
     y = m(x_real().cuda(), mask=torch.ones(4, 20, dtype=torch.bool, device="cuda"))
     assert y.device.type == "cuda"
     torch.testing.assert_close(y.cpu(), model()(x_real()), rtol=1e-4, atol=1e-4)
+
+
+def test_training_with_dropout_is_a_function_of_its_arguments_alone():
+    """Dropout draws from the global RNG; train() seeds it from config.seed inside a fork, so the
+    same call gives the same model whatever ran before it, and the caller's RNG is untouched."""
+    from ssm_tdi.training import TrainConfig, train
+
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(24, 16, 1, generator=g), torch.randint(0, 3, (24,), generator=g)
+    runs = []
+    for pre in (1, 2):
+        torch.manual_seed(pre)  # a different global state before each run
+        before = torch.get_rng_state()
+        m = DeepSSM(1, 3, d_model=8, d_state=8, n_layers=2, dropout=0.3, seed=5)
+        train(m, X, y, TrainConfig(task="classification", epochs=3, batch_size=8, seed=7))
+        assert torch.equal(torch.get_rng_state(), before)
+        runs.append(m.state_dict())
+    assert all(torch.equal(runs[0][k], runs[1][k]) for k in runs[0])

@@ -179,54 +179,61 @@ def train(model: torch.nn.Module, X, y, config: TrainConfig, X_val=None, y_val=N
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW(param_groups(model, lr=config.lr, weight_decay=config.weight_decay,
                                          ssm_lr=config.ssm_lr))
-    res = TrainResult()
-    best, best_state, bad = float("inf"), None, 0
-    t0 = time.perf_counter()
-    if callback is not None:
-        callback(0, model)
-    for epoch in range(config.epochs):
-        model.train()
-        tot = 0.0
-        for idx in _batches(X.shape[0], config.batch_size, gen):
-            if idx is None:  # full batch: no copy
-                xb, yb, mb = X.to(device), y.to(device), None if mask is None else mask.to(device)
-            else:
-                xb, yb = X[idx].to(device), y[idx].to(device)
-                mb = None if mask is None else mask[idx].to(device)
-            opt.zero_grad(set_to_none=True)
-            try:
-                out = _forward(model, xb, mb)
-            except ValueError as exc:
-                # these rows were accepted before the parameters changed (full batch after the first
-                # step, any batch after the first epoch): the failure is divergence, not bad data
-                if res.steps and (idx is None or epoch > 0):
-                    raise FloatingPointError(f"training diverged at epoch {epoch}: {exc}") from exc
-                raise
-            loss = _loss(config.task, out, yb)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"training loss became {float(loss.detach())} at epoch {epoch}")
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            try:
-                opt.step()
-            except RuntimeError as exc:  # e.g. lr * update overflows the parameters' dtype
-                raise FloatingPointError(f"training diverged at epoch {epoch} (optimizer step failed: {exc})") from exc
-            res.steps += 1
-            tot += loss.item() * xb.shape[0]
-            if callback is not None:
-                callback(res.steps, model)
-        res.train_loss.append(tot / X.shape[0])
-        if X_val is not None and y_val is not None and len(X_val):
-            v = evaluate(model, X_val, y_val, config.task, mask_val)["loss"]
-            res.val_loss.append(v)
-            if v < best:
-                best, bad, res.best_epoch = v, 0, epoch
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad += 1
-                if config.patience is not None and bad >= config.patience:
-                    break
+    # Dropout draws from the global RNG: fork it and seed it from config.seed, so a run is a
+    # function of its arguments alone (not of what the process ran before) and the caller's
+    # RNG state is left as it was.
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices, device_type=device.type if devices else "cuda"):
+        torch.manual_seed(config.seed)
+        res = TrainResult()
+        best, best_state, bad = float("inf"), None, 0
+        t0 = time.perf_counter()
+        if callback is not None:
+            callback(0, model)
+        for epoch in range(config.epochs):
+            model.train()
+            tot = 0.0
+            for idx in _batches(X.shape[0], config.batch_size, gen):
+                if idx is None:  # full batch: no copy
+                    xb, yb, mb = X.to(device), y.to(device), None if mask is None else mask.to(device)
+                else:
+                    xb, yb = X[idx].to(device), y[idx].to(device)
+                    mb = None if mask is None else mask[idx].to(device)
+                opt.zero_grad(set_to_none=True)
+                try:
+                    out = _forward(model, xb, mb)
+                except ValueError as exc:
+                    # these rows were accepted before the parameters changed (full batch after the first
+                    # step, any batch after the first epoch): the failure is divergence, not bad data
+                    if res.steps and (idx is None or epoch > 0):
+                        raise FloatingPointError(f"training diverged at epoch {epoch}: {exc}") from exc
+                    raise
+                loss = _loss(config.task, out, yb)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {float(loss.detach())} at epoch {epoch}")
+                loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                try:
+                    opt.step()
+                except RuntimeError as exc:  # e.g. lr * update overflows the parameters' dtype
+                    raise FloatingPointError(
+                        f"training diverged at epoch {epoch} (optimizer step failed: {exc})") from exc
+                res.steps += 1
+                tot += loss.item() * xb.shape[0]
+                if callback is not None:
+                    callback(res.steps, model)
+            res.train_loss.append(tot / X.shape[0])
+            if X_val is not None and y_val is not None and len(X_val):
+                v = evaluate(model, X_val, y_val, config.task, mask_val)["loss"]
+                res.val_loss.append(v)
+                if v < best:
+                    best, bad, res.best_epoch = v, 0, epoch
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    bad += 1
+                    if config.patience is not None and bad >= config.patience:
+                        break
     if best_state is not None:
         model.load_state_dict(best_state)
     res.seconds = time.perf_counter() - t0
