@@ -405,6 +405,11 @@ def plan_specs(cfg: dict, profile: str, kind: str, inits) -> tuple[dict, list[di
     return plan, specs
 
 
+def profile_entries(cfg: dict, profile: str) -> list[tuple[str, str]]:
+    """(kind, name) of every classification set and forecasting series of a profile."""
+    return [(kind, n) for kind in ("classification", "forecasting") for n in profile_plan(cfg, profile, kind)["names"]]
+
+
 def aggregate(records: list[dict], metric: str) -> dict:
     """{name: {init: {x: [score per seed, in seed order]}}} from cell records."""
     agg: dict = {}

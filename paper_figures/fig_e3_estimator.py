@@ -35,8 +35,7 @@ def main(argv=None):
     args = parse_args(NAME, __doc__.splitlines()[0], argv)
     prof = PROFILES[args.profile]
     cfg = e3.load_config()
-    entries = [("classification", n) for n in e3.profile_plan(cfg, args.profile, "classification")["names"]]
-    entries += [("forecasting", n) for n in e3.profile_plan(cfg, args.profile, "forecasting")["names"]]
+    entries = e3.profile_entries(cfg, args.profile)
     res = {}
     with Timer() as timer:
         for kind, name in entries:

@@ -16,6 +16,7 @@ import torch
 __all__ = [
     "MAX_SIZE",
     "as_tensor",
+    "numeric_tensor",
     "check_finite",
     "check_result",
     "check_length",
@@ -57,6 +58,20 @@ def as_tensor(x, name: str, *, complex_ok: bool = True, dtype=None, device=None)
     if dtype is not None or device is not None:
         t = t.to(dtype=dtype if dtype is not None else t.dtype, device=device)
     return t
+
+
+def numeric_tensor(x, name: str) -> torch.Tensor:
+    """Tensor or array-like of numbers -> tensor, keeping its dtype (ints stay ints for tokens,
+    bools for masks); ragged lists and non-numeric dtypes raise ValueError naming ``name``."""
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as exc:  # ragged nested lists
+        raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__}: {exc}") from exc
+    if a.dtype.kind not in "biufc":
+        raise ValueError(f"{name}: expected an array of numbers, got dtype {a.dtype}")
+    return torch.as_tensor(a)
 
 
 def check_finite(t: torch.Tensor, name: str) -> torch.Tensor:

@@ -25,11 +25,10 @@ from __future__ import annotations
 import numbers
 from collections.abc import Mapping
 
-import numpy as np
 import torch
 from torch import nn
 
-from ._validate import check_generator, check_int, check_result, check_seed
+from ._validate import check_generator, check_int, check_result, check_seed, numeric_tensor
 from .layers import DiagonalSSM
 
 __all__ = ["DeepSSM", "SSMBlock"]
@@ -37,15 +36,6 @@ __all__ = ["DeepSSM", "SSMBlock"]
 _TASKS = ("classification", "regression", "seq2seq")
 
 
-def _as_tensor(x, name: str) -> torch.Tensor:
-    """Array-like -> tensor keeping its dtype (ints stay ints for tokens, bools for masks)."""
-    try:
-        a = np.asarray(x)
-    except (TypeError, ValueError) as exc:  # ragged nested lists
-        raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__}: {exc}") from exc
-    if a.dtype.kind not in "biufc":
-        raise ValueError(f"{name}: expected an array of numbers, got dtype {a.dtype}")
-    return torch.as_tensor(a)
 
 
 class SSMBlock(nn.Module):
@@ -163,7 +153,7 @@ class DeepSSM(nn.Module):
     def _check(self, x, mask):
         p = self._param()
         if not isinstance(x, torch.Tensor):
-            x = _as_tensor(x, "x")
+            x = numeric_tensor(x, "x")
         if self.vocab_size is not None:
             if x.dim() != 2:
                 raise ValueError(f"x: expected integer tokens of shape (batch, L), got {tuple(x.shape)}")
@@ -187,7 +177,7 @@ class DeepSSM(nn.Module):
         if x.shape[1] < 1:
             raise ValueError(f"x: expected a sequence length >= 1, got shape {tuple(x.shape)}")
         if mask is not None:
-            mask = _as_tensor(mask, "mask").to(p.device)
+            mask = numeric_tensor(mask, "mask").to(p.device)
             if mask.dtype != torch.bool:
                 raise ValueError(f"mask: expected a boolean tensor (True = valid), got dtype {mask.dtype}")
             if tuple(mask.shape) != tuple(x.shape[:2]):

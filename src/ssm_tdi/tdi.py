@@ -72,7 +72,7 @@ import numpy as np
 import torch
 
 from . import kernels, spectra, tdi_fast
-from ._validate import as_tensor, check_int, check_length, check_real, check_seed
+from ._validate import as_tensor, check_int, check_length, check_real, check_seed, numeric_tensor
 from .layers import DiagonalSSM
 
 __all__ = ["TDIReport", "tdi_init", "apply_tdi", "layer_spectrum_loss"]
@@ -836,16 +836,7 @@ def apply_tdi(
 
 def _array(x, name: str, integer: bool = False) -> torch.Tensor:
     """Tensor or array-like of real numbers -> tensor; ``integer``: keep integer/bool dtypes (tokens, masks)."""
-    if isinstance(x, torch.Tensor):
-        t = x
-    else:
-        try:
-            a = np.asarray(x)
-        except (TypeError, ValueError) as exc:  # ragged nested lists
-            raise ValueError(f"{name}: expected an array of numbers, got {type(x).__name__}: {exc}") from exc
-        if a.dtype.kind not in "biufc":
-            raise ValueError(f"{name}: expected an array of numbers, got dtype {a.dtype}")
-        t = torch.as_tensor(a)
+    t = numeric_tensor(x, name)
     if t.is_complex():
         raise ValueError(f"{name}: expected real values, got complex dtype {t.dtype}")
     if not integer and not t.is_floating_point():
