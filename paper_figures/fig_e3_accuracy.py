@@ -115,8 +115,9 @@ def main(argv=None):
     tdi_rows = [r for r in cmp_default if r["init"].startswith("tdi")]
     other_rows = [r for r in cmp_default if not r["init"].startswith("tdi")]
     reading = (
-        f"Over {len(names)} data sets x {len(plan['grid'])} fractions x {sum(i.startswith('tdi') for i in inits)} "
-        f"TDI variants, paired by {len(plan['seeds'])} seeds, TDI was significantly better than S4D-Lin (p < 0.05) in "
+        f"Over {len({(r['name'], r['x']) for r in tdi_rows})} (data set, fraction) pairs of {len(names)} data "
+        f"sets x {sum(i.startswith('tdi') for i in inits)} TDI variants, paired by {len(plan['seeds'])} seeds, "
+        "TDI was significantly better than S4D-Lin (p < 0.05) in "
         f"{counts['helped']} cases, significantly worse in {counts['hurt']}, and indistinguishable in "
         f"{counts['no significant difference']}. Helped: {_where(tdi_rows, 'helped')}. "
         f"Hurt: {_where(tdi_rows, 'hurt')}. Other inits vs S4D-Lin, significant: "

@@ -127,3 +127,30 @@ def test_forecast_baselines_and_scores_are_finite(cfg):
     # a perfect forecast scores 0
     perfect = fd.normalize(fd.raw_test_targets, "test")
     assert e3.forecast_scores(fd, perfect)["mse"] == pytest.approx(0.0, abs=1e-18)
+
+
+def _tiny(rec: dict) -> dict:
+    rec = json.loads(json.dumps(rec))
+    rec["model"].update(d_model=4, d_state=4, n_layers=2)
+    rec["train"].update(epochs=1)
+    if "n_train" in rec.get("data", {}):
+        rec["data"].update(n_train=60, n_test=20)
+    return rec
+
+
+@pytest.mark.parametrize("name", [n for n in e3.load_config()["classification"] if not n.startswith("_")])
+def test_every_configured_classification_set_runs_every_kind_of_init(cfg, name):
+    """The full profile's data sets (most never run in CI) go through the same cell function: default,
+    TDI first (discriminative), TDI per-layer and the pretraining baseline, on a tiny model."""
+    rec = _tiny(e3.recipe(cfg, "classification", name, "full"))
+    for init in ("s4d-lin", "tdi-first-disc", "tdi-layers-input", "pretrain"):
+        r = e3.run_classification_cell(name, init, 0.05, 0, rec)
+        assert 0.0 <= r["accuracy"] <= 1.0 and math.isfinite(r["test_loss"]), (name, init)
+        assert r["n_subset"] >= e3.classification_data(name, json.dumps(rec["data"], sort_keys=True)).n_classes
+
+
+@pytest.mark.parametrize("name", ["taylor", "co2", "sunspots"])
+def test_every_forecasting_series_runs_with_the_transfer_estimator(cfg, name):
+    rec = _tiny(e3.recipe(cfg, "forecasting", name, "full"))
+    r = e3.run_forecast_cell(name, "tdi-layers-transfer", 1.0, 0, rec)
+    assert math.isfinite(r["mase"]) and r["tdi"] and len(r["tdi"]) == 2
