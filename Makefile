@@ -42,7 +42,10 @@ theory:
 figures: $(addprefix figure-,$(FIGURES))
 	$(PYTHON) -m paper_figures.results_page
 
+# BLAS threads pinned to 1: the same numbers as `make reproduce` (a threaded BLAS reduction can change the last
+# bit), and faster for the figures' many small factorizations on 2 cores.
 figure-%:
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 	$(PYTHON) paper_figures/fig_$*.py --profile $(PROFILE) --device $(DEVICE)
 
 # REPORT_ARGS=--small: the small sizes CI executes (about a minute); default sizes take ~3 min.
