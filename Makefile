@@ -42,11 +42,13 @@ theory:
 figures: $(addprefix figure-,$(FIGURES))
 	$(PYTHON) -m paper_figures.results_page
 
-# BLAS threads pinned to 1: the same numbers as `make reproduce` (a threaded BLAS reduction can change the last
-# bit), and faster for the figures' many small factorizations on 2 cores.
+# The same environment as `make reproduce`: BLAS threads pinned to 1 (a threaded reduction can change the last
+# bit; one thread is also faster for the figures' small factorizations) and CPU-dispatch overrides such as
+# OPENBLAS_CORETYPE removed (measured: OPENBLAS_CORETYPE=Haswell moves spectrum's slopes in the last bit).
+FIG_ENV := env -u ATEN_CPU_CAPABILITY -u MKL_CBWR -u MKL_ENABLE_INSTRUCTIONS -u OPENBLAS_CORETYPE \
+	-u NPY_DISABLE_CPU_FEATURES OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
 figure-%:
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
-	$(PYTHON) paper_figures/fig_$*.py --profile $(PROFILE) --device $(DEVICE)
+	$(FIG_ENV) $(PYTHON) paper_figures/fig_$*.py --profile $(PROFILE) --device $(DEVICE)
 
 # REPORT_ARGS=--small: the small sizes CI executes (about a minute); default sizes take ~3 min.
 report:
