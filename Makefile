@@ -61,7 +61,7 @@ results-page:
 	$(PYTHON) -m paper_figures.results_page
 
 lint:
-	$(PYTHON) -m ruff check src tests theory verify paper_figures benchmarks
+	$(PYTHON) -m ruff check src tests theory verify paper_figures benchmarks report
 
 clean:
 	rm -rf .pytest_cache .hypothesis .ruff_cache build dist src/*.egg-info verify/results.json
