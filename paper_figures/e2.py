@@ -102,9 +102,6 @@ TDI_BASE = "s4d-lin"  # TDI starts from an S4D-Lin draw of the same seed (paired
 #: init name -> tdi_init method ("tdi" is the paper's fast TDI; "tdi-gradient" the library's Adam baseline)
 TDI_METHODS = {"tdi": "fast", "tdi-gradient": "gradient"}
 
-# Set to a message by task_spectrum when the library's transfer_spectrum cannot take a scalar
-# target and the cross-spectral estimate had to be formed here (reported as a library gap).
-
 
 # ---------------------------------------------------------------------------------------- data
 def make_trial_data(seed: int, trial: int, L: int, P_max: int, teachers=TEACHERS):

@@ -1,10 +1,10 @@
 """Figure E3d: sensitivity of TDI to the spectrum estimate: TDI from the spectrum of n training sequences.
 
-For each data set / series of the profile, S_all is the input spectrum of the whole training split (the
-estimator TDI uses, channel mean, padding zeroed). For n = 1, 2, 4, ... training sequences (``repeats``
-seeded draws each) S_n is estimated from the n sequences alone and TDI (first layer, fast) is run on a
-fresh S4D-Lin layer of the study's model with S_n. Plotted: L_spec(S_n, S_all), the estimate's own error,
-and L_spec(|H_TDI(n)|^2, S_all), how far the initialized layer is from the spectrum it would get from all
+For each data set / series of the profile, S_all is the spectrum ``apply_tdi`` (first layer, input estimator)
+estimates from the whole training split (``TDIReport.target_spectrum``; at most 512 sequences). For n = 1, 2,
+4, ... training sequences (``repeats`` seeded draws each) ``apply_tdi`` is run on a fresh S4D-Lin layer of the
+study's model with only those n sequences; S_n is the spectrum it matched. Plotted: L_spec(S_n, S_all), the
+estimate's own error, and L_spec(|H_TDI(n)|^2, S_all), how far the initialized layer is from the spectrum it would get from all
 the data; the default S4D-Lin layer's L_spec(|H|^2, S_all) is the horizontal reference. L_spec is
 ``spectra.spectral_matching_loss`` (channel mean).
 """
@@ -22,13 +22,24 @@ import torch  # noqa: E402
 
 from paper_figures import e3  # noqa: E402
 from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary  # noqa: E402
-from paper_figures.fig_e3_spectra import estimate, task_and_model  # noqa: E402
+from paper_figures.fig_e3_spectra import task_and_model  # noqa: E402
 from ssm_tdi import spectra  # noqa: E402
-from ssm_tdi.tdi import tdi_init  # noqa: E402
+from ssm_tdi.tdi import apply_tdi  # noqa: E402
 
 NAME = "e3_estimator"
 PROFILES = {"smoke": {"ns": [1, 4], "repeats": 2}, "quick": {"ns": [1, 2, 4, 8, 16, 32, 64], "repeats": 5},
             "full": {"ns": [1, 2, 4, 8, 16, 32, 64, 128, 256], "repeats": 10}}
+
+
+def tdi_from(model, state, X, mask, idx, seed):
+    """apply_tdi (first layer, input) from the sequences ``idx`` on the first layer reset to ``state``:
+    (the spectrum it matched, the layer's |H|^2 afterwards)."""
+    layer = model.ssm_layers[0]
+    layer.load_state_dict(state)
+    rep = apply_tdi(model, X[idx], mask=None if mask is None else mask[idx], estimator="input", layers="first",
+                    seed=seed)[0]
+    with torch.no_grad():
+        return rep.target_spectrum, layer.power_spectrum(X.shape[1]).cpu().double()
 
 
 def main(argv=None):
@@ -41,24 +52,22 @@ def main(argv=None):
         for kind, name in entries:
             rec = e3.recipe(cfg, kind, name, args.profile)
             X, mask, model = task_and_model(kind, name, rec, args.device)
-            S_all = estimate(model, X, mask).to(torch.float64)
             L, n_all = X.shape[1], X.shape[0]
             layer = model.ssm_layers[0]
             state = {k: v.detach().clone() for k, v in layer.state_dict().items()}
             with torch.no_grad():
-                l_default = spectra.spectral_matching_loss(layer.power_spectrum(L).cpu().double(), S_all).mean().item()
+                P_default = layer.power_spectrum(L).cpu().double()
+
+            S_all = tdi_from(model, state, X, mask, torch.arange(n_all), 0)[0]  # apply_tdi's estimate (<= 512 seqs)
+            l_default = spectra.spectral_matching_loss(P_default, S_all).mean().item()
             r = {"n": [], "est_err": [], "tdi_err": [], "n_all": int(n_all), "lspec_default": l_default}
             for n in [k for k in prof["ns"] if k < n_all] + [n_all]:
                 e_est, e_tdi = [], []
                 for rep in range(prof["repeats"] if n < n_all else 1):
                     g = torch.Generator().manual_seed(1000 * rep + n)
                     idx = torch.randperm(n_all, generator=g)[:n].sort().values
-                    S_n = estimate(model, X[idx], None if mask is None else mask[idx]).to(torch.float64)
+                    S_n, P = tdi_from(model, state, X, mask, idx, rep)
                     e_est.append(spectra.spectral_matching_loss(S_n, S_all).item())
-                    layer.load_state_dict(state)
-                    tdi_init(layer, S_n, L=L, seed=rep)
-                    with torch.no_grad():
-                        P = layer.power_spectrum(L).cpu().double()
                     e_tdi.append(spectra.spectral_matching_loss(P, S_all).mean().item())
                 r["n"].append(int(n))
                 r["est_err"].append(e_est)

@@ -1,7 +1,8 @@
 """Figure E3c: each real data set's task spectrum S_task next to the default and the TDI power response |H|^2.
 
-For every data set and series of the profile: S_task from the whole training split with the estimator TDI
-uses (input spectrum, channel-averaged, padding zeroed; token data: the first SSM layer's input), the
+For every data set and series of the profile: S_task is the spectrum ``apply_tdi`` estimates from the whole
+training split and matches (``TDIReport.target_spectrum``: input spectrum, channel-averaged, padding zeroed, at
+most 512 sequences; token data: the first SSM layer's input), the
 first layer's channel-mean |H(w)|^2 of the default S4D-Lin model (seed 0, the study's recipe) and of the
 same model after TDI (first layer, input spectrum) - all on the rfft grid of the data's length and scaled
 to unit mean so shapes compare. Numbers: L_spec(default) and L_spec(TDI) (``spectra.spectral_matching_loss``,
@@ -45,24 +46,6 @@ def task_and_model(kind: str, name: str, rec: dict, device):
     return torch.as_tensor(fd.X_train), None, model
 
 
-def estimate(model, X, mask, max_samples=512):
-    """S_task exactly as apply_tdi's first-layer input estimator sees it (same subsample rule)."""
-    n = X.shape[0]
-    if n > max_samples:
-        keep = torch.randperm(n, generator=torch.Generator().manual_seed(0))[:max_samples].sort().values
-        X = X[keep]
-        mask = None if mask is None else mask[keep]
-    if model.vocab_size is not None:
-        U = model.layer_inputs(X, mask)[0].to("cpu", torch.float64)
-    else:
-        U = X.to(torch.float64)
-        U = U.unsqueeze(-1) if U.dim() == 2 else U
-        if mask is not None:
-            U = U * mask.unsqueeze(-1).to(U.dtype)
-    S = spectra.input_spectrum(U, reduce="mean")
-    return S.mean(0) if S.dim() == 2 else S  # channel mean, as apply_tdi
-
-
 def f50(S: np.ndarray) -> float:
     """Median frequency of the power, as a fraction of Nyquist (bin 0 excluded: the mean)."""
     c = np.cumsum(S[1:])
@@ -78,15 +61,15 @@ def main(argv=None):
         for kind, name in entries:
             rec = e3.recipe(cfg, kind, name, args.profile)
             X, mask, model = task_and_model(kind, name, rec, args.device)
-            S = estimate(model, X, mask).to(torch.float64)
             L = X.shape[1]
             layer = model.ssm_layers[0]
             with torch.no_grad():
                 P0 = layer.power_spectrum(L).to("cpu", torch.float64)
-            l0 = spectra.spectral_matching_loss(P0, S).mean().item()
-            apply_tdi(model, X, mask=mask, estimator="input", layers="first", seed=0)
+            # S_task: the spectrum apply_tdi itself estimated and matched (no second estimator here)
+            S = apply_tdi(model, X, mask=mask, estimator="input", layers="first", seed=0)[0].target_spectrum
             with torch.no_grad():
                 P1 = layer.power_spectrum(L).to("cpu", torch.float64)
+            l0 = spectra.spectral_matching_loss(P0, S).mean().item()
             l1 = spectra.spectral_matching_loss(P1, S).mean().item()
             unit = lambda v: (v / v.mean()).numpy()  # noqa: E731
             res[name] = {"kind": kind, "L": int(L), "S_task": unit(S), "H2_default": unit(P0.mean(0)),
@@ -99,7 +82,7 @@ def main(argv=None):
         p = args.out / fname
         if p.exists():
             d = json.loads(p.read_text())[metric]
-            for name in set(d) & set(res):
+            for name in sorted(set(d) & set(res)):
                 xmin = min(d[name][e3.TDI_MAIN], key=float)
                 diff = sign * (np.asarray(d[name][e3.TDI_MAIN][xmin]) - np.asarray(d[name][e3.DEFAULT_INIT][xmin]))
                 if diff.size >= 2 and diff.std(ddof=1) > 0:

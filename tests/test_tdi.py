@@ -433,3 +433,26 @@ def test_gradient_callback_reports_progress():
     )
     assert [s[0] for s in seen] == [1, 2, 3, 4, 5] and all(s[1] == 5 for s in seen)
     assert all(math.isfinite(s[2]) for s in seen)
+
+
+def test_apply_tdi_reports_the_spectrum_it_matched():
+    """report.target_spectrum is the input estimator's S_task of the (masked) data, channel mean, and the
+    layer's |H|^2 is matched to it: figures read S_task from here instead of estimating it again."""
+    from ssm_tdi import spectra
+    from ssm_tdi.models import DeepSSM
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(20, 32, 2, generator=g, dtype=torch.float64)
+    mask = torch.ones(20, 32, dtype=torch.bool)
+    mask[:5, 24:] = False
+    model = DeepSSM(2, 3, d_model=4, d_state=8, n_layers=2, seed=0)
+    rep = apply_tdi(model, X, mask=mask, estimator="input", layers="first")[0]
+    expected = spectra.input_spectrum(X * mask.unsqueeze(-1), reduce="mean")
+    expected = expected.mean(0) if expected.dim() == 2 else expected  # channel mean
+    assert rep.target_spectrum.shape == (17,)
+    assert torch.allclose(rep.target_spectrum, expected, rtol=1e-12, atol=0)
+    # the report's L_spec was measured against this very spectrum (float32 layer -> rtol 1e-4)
+    P = model.ssm_layers[0].power_spectrum(32).detach().double()
+    loss = spectra.spectral_matching_loss(P, rep.target_spectrum)
+    assert torch.allclose(loss, rep.loss_after, rtol=1e-4, atol=1e-9)
+    assert rep.loss_after_mean < rep.loss_before_mean

@@ -95,7 +95,8 @@ class TDIReport:
     sign, and 1.0 for a single channel; a diversity measure), ``residue_ratio`` (median, max) over channels of
     sum_n |c_n| / ||K_h||_2 with c_n = C_n Bbar_n at the written parameters (~1: modes add up;
     >> 1: a cancellation of large modes that float32 storage and training steps do not
-    preserve), ``timings`` seconds per phase, ``history`` (gradient method) one
+    preserve), ``target_spectrum`` (set by :func:`apply_tdi`) the spectrum the layer was matched to
+    (float64, ``(F,)`` or ``(H, F)``), ``timings`` seconds per phase, ``history`` (gradient method) one
     tuple (step, seconds since the first step, mean L_spec of the iterate, mean of the per-channel
     best so far) per Adam step.
     """
@@ -125,6 +126,7 @@ class TDIReport:
     layer_index: int | None = None
     estimator: str | None = None
     target: str = "S_task"
+    target_spectrum: torch.Tensor | None = None
 
     def summary(self) -> str:
         where = "" if self.layer_index is None else f"layer {self.layer_index}: "
@@ -803,6 +805,7 @@ def apply_tdi(
         except ValueError as exc:
             raise ValueError(f"layer {idx} ({estimator} estimator, target {target}): {exc}") from exc
         rep.layer_index, rep.estimator, rep.target = idx, estimator, target
+        rep.target_spectrum = S.detach().to("cpu", torch.float64)
         reports.append(rep)
 
     if layers == "first":
