@@ -4,8 +4,8 @@ For each data set / series of the profile, S_all is the spectrum ``apply_tdi`` (
 estimates from the whole training split (``TDIReport.target_spectrum``; at most 512 sequences). For n = 1, 2,
 4, ... training sequences (``repeats`` seeded draws each) ``apply_tdi`` is run on a fresh S4D-Lin layer of the
 study's model with only those n sequences; S_n is the spectrum it matched. Plotted: L_spec(S_n, S_all), the
-estimate's own error, and L_spec(|H_TDI(n)|^2, S_all), how far the initialized layer is from the spectrum it would get from all
-the data; the default S4D-Lin layer's L_spec(|H|^2, S_all) is the horizontal reference. L_spec is
+estimate's own error, and L_spec(|H_TDI(n)|^2, S_all), how far the initialized layer is from the spectrum
+it would get from all the data; the default S4D-Lin layer's L_spec(|H|^2, S_all) is the horizontal reference. L_spec is
 ``spectra.spectral_matching_loss`` (channel mean).
 """
 
