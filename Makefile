@@ -40,7 +40,7 @@ theory:
 	$(PYTHON) -m theory
 
 figures: $(addprefix figure-,$(FIGURES))
-	$(PYTHON) -m paper_figures.results_page
+	$(PYTHON) -m paper_figures.results_page --profile $(PROFILE)
 
 # The same environment as `make reproduce`: BLAS threads pinned to 1 (a threaded reduction can change the last
 # bit; one thread is also faster for the figures' small factorizations) and CPU-dispatch overrides such as
@@ -48,7 +48,7 @@ figures: $(addprefix figure-,$(FIGURES))
 FIG_ENV := env -u ATEN_CPU_CAPABILITY -u MKL_CBWR -u MKL_ENABLE_INSTRUCTIONS -u OPENBLAS_CORETYPE \
 	-u NPY_DISABLE_CPU_FEATURES OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0
 figure-%:
-	$(FIG_ENV) $(PYTHON) paper_figures/fig_$*.py --profile $(PROFILE) --device $(DEVICE)
+	$(FIG_ENV) $(PYTHON) -m paper_figures.fig_$* --profile $(PROFILE) --device $(DEVICE)
 
 # REPORT_ARGS=--small: the small sizes CI executes (about a minute); default sizes take ~3 min.
 report:
@@ -58,7 +58,7 @@ reproduce:
 	$(PYTHON) -m paper_figures.reproduce --profile $(or $(REPRO_PROFILE),smoke)
 
 results-page:
-	$(PYTHON) -m paper_figures.results_page
+	$(PYTHON) -m paper_figures.results_page --profile $(PROFILE)
 
 lint:
 	$(PYTHON) -m ruff check src tests theory verify paper_figures benchmarks report

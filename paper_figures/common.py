@@ -1,10 +1,13 @@
 """Shared plumbing of the figure scripts: profiles, command line, atomic outputs, summaries.
 
-Every figure script ``paper_figures/fig_<name>.py``:
+Every figure script ``paper_figures/fig_<name>.py`` runs as a module of the ``paper_figures`` package
+(``python -m paper_figures.fig_<name> --profile quick``; the repository root must be the working
+directory or on ``sys.path``, as ``make figure-<name>`` arranges):
 
 * defines ``PROFILES = {"smoke": {...}, "quick": {...}, "full": {...}}`` (sizes, trials);
 * calls :func:`parse_args` and :func:`run_figure`-style helpers below;
-* writes ``<out>/<name>.pdf``, ``<name>.png``, ``<name>.json`` (all numbers drawn) and
+* writes, by default into ``paper_figures/output/<profile>/`` (one folder per profile, so a smoke run
+  never overwrites the committed quick outputs), ``<name>.pdf``, ``<name>.png``, ``<name>.json`` (all numbers drawn) and
   ``<name>.summary.json`` (claim, command, profile, key numbers, a reading in words whose
   verdicts are computed from the numbers, never typed in).
 
@@ -34,31 +37,46 @@ import torch  # noqa: E402
 from ssm_tdi.training import resolve_device  # noqa: E402
 
 FIG_DIR = Path(__file__).resolve().parent
-DEFAULT_OUT = FIG_DIR / "output"
+OUTPUT_ROOT = FIG_DIR / "output"
+COMMITTED_PROFILE = "quick"  # the profile whose outputs are committed and feed RESULTS.md and the report
 PROFILE_NAMES = ("smoke", "quick", "full")
 
+
+def profile_dir(profile: str) -> Path:
+    """``paper_figures/output/<profile>``: where a profile's outputs go unless ``--out`` says otherwise."""
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"profile: expected one of {PROFILE_NAMES}, got {profile!r}")
+    return OUTPUT_ROOT / profile
+
+
+DEFAULT_OUT = profile_dir(COMMITTED_PROFILE)
+
 __all__ = [
-    "FIG_DIR", "DEFAULT_OUT", "parse_args", "atomic_write_bytes", "save_figure", "save_json",
+    "FIG_DIR", "OUTPUT_ROOT", "COMMITTED_PROFILE", "DEFAULT_OUT", "profile_dir", "parse_args",
+    "atomic_write_bytes", "save_figure", "save_json",
     "write_summary", "mean_ci", "Timer", "profile_note", "platform_fingerprint",
 ]
 
 
 def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.Namespace:
     """The common command line; ``extra(parser)`` may add script-specific options."""
-    p = argparse.ArgumentParser(prog=f"paper_figures/fig_{name}.py", description=description)
+    p = argparse.ArgumentParser(prog=f"python -m paper_figures.fig_{name}", description=description)
     if extra is not None:
         extra(p)
     p.add_argument("--profile", choices=PROFILE_NAMES, default=os.environ.get("PROFILE", "quick"),
                    help="sizes and trial counts: smoke (seconds, for CI), quick (default), full (paper quality)")
     p.add_argument("--device", default=os.environ.get("DEVICE", "auto"),
                    help="auto (CUDA when present), cpu or cuda")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default paper_figures/output)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default paper_figures/output/<profile>)")
     p.add_argument("--seed", type=int, default=0, help="base seed; every trial derives its own from it")
     args = p.parse_args(argv)
     args.device = resolve_device(args.device)
     args.name = name
+    if args.out is None:
+        args.out = profile_dir(args.profile)
     args.out.mkdir(parents=True, exist_ok=True)
-    args.command = f"python paper_figures/fig_{name}.py --profile {args.profile}"
+    args.command = f"python -m paper_figures.fig_{name} --profile {args.profile}"
     torch.manual_seed(args.seed)
     np.random.seed(args.seed)
     # The figures do many small dense factorizations; on the 2-core machine, threading

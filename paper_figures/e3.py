@@ -466,7 +466,7 @@ def table_rows(agg: dict, inits, metric_label: str, cmp_rows: list[dict]) -> tup
 
 
 def write_table(out: Path) -> None:
-    """paper_figures/output/e3_table.{md,csv}: the classification and forecasting rows, from the number
+    """paper_figures/output/<profile>/e3_table.{md,csv}: the classification and forecasting rows, from the number
     files the two E3 figure scripts wrote (whichever exist)."""
     import csv
     import io

@@ -15,16 +15,11 @@ data is the learning-curve figure's business). One panel per teacher band.
 C(k) and its area are invariant to the kernel's scale, so no normalisation is needed.
 """
 
-import pathlib
-import sys
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures.common import (  # noqa: E402
+from paper_figures.common import (
     Timer,
     mean_ci,
     parse_args,
@@ -33,9 +28,9 @@ from paper_figures.common import (  # noqa: E402
     save_json,
     write_summary,
 )
-from ssm_tdi import learning_curves, operators, synthetic  # noqa: E402
-from ssm_tdi.inits import FREQBIAS_ALPHA  # noqa: E402
-from ssm_tdi.layers import DiagonalSSM  # noqa: E402
+from ssm_tdi import learning_curves, operators, synthetic
+from ssm_tdi.inits import FREQBIAS_ALPHA
+from ssm_tdi.layers import DiagonalSSM
 
 NAME = "cumulative_power"
 

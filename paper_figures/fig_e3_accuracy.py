@@ -9,18 +9,13 @@ with the same epoch budget. TDI estimates S_task ONLY from the training subset i
 paired by seed (t-test). Writes e3_accuracy.{png,pdf,json,summary.json} and e3_table.{md,csv}.
 """
 
-import pathlib
-import sys
+import math
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
 
-import math  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from paper_figures import e3  # noqa: E402
-from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary  # noqa: E402
+from paper_figures import e3
+from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
 
 NAME = "e3_accuracy"
 KIND = "classification"

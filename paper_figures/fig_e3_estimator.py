@@ -9,22 +9,17 @@ it would get from all the data; the default S4D-Lin layer's L_spec(|H|^2, S_all)
 ``spectra.spectral_matching_loss`` (channel mean).
 """
 
-import pathlib
-import sys
+import math
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import math  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures import e3  # noqa: E402
-from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary  # noqa: E402
-from paper_figures.fig_e3_spectra import task_and_model  # noqa: E402
-from ssm_tdi import spectra  # noqa: E402
-from ssm_tdi.tdi import apply_tdi  # noqa: E402
+from paper_figures import e3
+from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
+from paper_figures.fig_e3_spectra import task_and_model
+from ssm_tdi import spectra
+from ssm_tdi.tdi import apply_tdi
 
 NAME = "e3_estimator"
 PROFILES = {"smoke": {"ns": [1, 4], "repeats": 2}, "quick": {"ns": [1, 2, 4, 8, 16, 32, 64], "repeats": 5},

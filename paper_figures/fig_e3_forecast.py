@@ -11,16 +11,11 @@ as the scale) and MSE in original units; comparisons paired by seed. Writes e3_f
 forecasting rows of e3_table.{md,csv}.
 """
 
-import pathlib
-import sys
+import matplotlib.pyplot as plt
+import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from paper_figures import e3  # noqa: E402
-from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary  # noqa: E402
+from paper_figures import e3
+from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
 
 NAME = "e3_forecast"
 KIND = "forecasting"

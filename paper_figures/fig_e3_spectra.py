@@ -13,22 +13,17 @@ mean(diff)/sd(diff) over seeds, positive = TDI better, so accuracy and MASE shar
 when mismatched".
 """
 
-import pathlib
-import sys
+import json
+import math
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import json  # noqa: E402
-import math  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures import e3  # noqa: E402
-from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary  # noqa: E402
-from ssm_tdi import spectra  # noqa: E402
-from ssm_tdi.tdi import apply_tdi  # noqa: E402
+from paper_figures import e3
+from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
+from ssm_tdi import spectra
+from ssm_tdi.tdi import apply_tdi
 
 NAME = "e3_spectra"
 

@@ -16,17 +16,12 @@ References: the S4D-Lin default (no TDI) and the oracle TDI that matches the tru
 power |G(w)|^2 P_u(w) (no estimation error).
 """
 
-import pathlib
-import sys
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures import e1  # noqa: E402
-from paper_figures.common import (  # noqa: E402
+from paper_figures import e1
+from paper_figures.common import (
     Timer,
     mean_ci,
     parse_args,
@@ -35,7 +30,7 @@ from paper_figures.common import (  # noqa: E402
     save_json,
     write_summary,
 )
-from ssm_tdi import kernel_regression  # noqa: E402
+from ssm_tdi import kernel_regression
 
 NAME = "estimator_sensitivity"
 ESTIMATORS = ("input", "transfer", "discriminative")

@@ -8,17 +8,12 @@ Errors are relative: E_g / (beta^T Sigma beta), the error of the zero predictor.
 TDI's S_task is estimated from each trial's P training pairs (cross-spectral estimate).
 """
 
-import pathlib
-import sys
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures import e1  # noqa: E402
-from paper_figures.common import (  # noqa: E402
+from paper_figures import e1
+from paper_figures.common import (
     Timer,
     mean_ci,
     parse_args,
@@ -27,7 +22,7 @@ from paper_figures.common import (  # noqa: E402
     save_json,
     write_summary,
 )
-from ssm_tdi import kernel_regression  # noqa: E402
+from ssm_tdi import kernel_regression
 
 NAME = "learning_curves"
 PROFILES = {

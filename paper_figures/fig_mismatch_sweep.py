@@ -9,17 +9,13 @@ default puts its power: its bias is aligned with a teacher whose band sits there
 """
 
 import math
-import pathlib
-import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures import e1  # noqa: E402
-from paper_figures.common import (  # noqa: E402
+from paper_figures import e1
+from paper_figures.common import (
     Timer,
     parse_args,
     profile_note,

@@ -17,19 +17,14 @@ differs). At checkpoints (log-spaced steps, 0 = init) we record, per run:
 * the relative test MSE (exact, / Var y).
 """
 
-import pathlib
-import sys
+import textwrap
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import textwrap  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures import e2  # noqa: E402
-from paper_figures.common import (  # noqa: E402
+from paper_figures import e2
+from paper_figures.common import (
     Timer,
     mean_ci,
     parse_args,
@@ -38,7 +33,7 @@ from paper_figures.common import (  # noqa: E402
     save_json,
     write_summary,
 )
-from ssm_tdi import synthetic  # noqa: E402
+from ssm_tdi import synthetic
 
 NAME = "persistence"
 

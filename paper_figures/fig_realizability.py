@@ -20,19 +20,14 @@ the teacher family's expected spectrum) at a few N; paired ratio TDI/default per
 Every kernel is normalised to sum_m K_m^2 = 1 before the readout is fit.
 """
 
-import pathlib
-import sys
+import copy
+import math
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import copy  # noqa: E402
-import math  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures.common import (  # noqa: E402
+from paper_figures.common import (
     Timer,
     mean_ci,
     parse_args,
@@ -41,8 +36,8 @@ from paper_figures.common import (  # noqa: E402
     save_json,
     write_summary,
 )
-from ssm_tdi import kernel_regression, synthetic  # noqa: E402
-from ssm_tdi.layers import DiagonalSSM  # noqa: E402
+from ssm_tdi import kernel_regression, synthetic
+from ssm_tdi.layers import DiagonalSSM
 
 NAME = "realizability"
 

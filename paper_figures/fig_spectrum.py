@@ -18,20 +18,15 @@ The same SSM (same parameters) is truncated at every L of the sweep; TDI is run 
 at the main L, to the band mask of the profile's S_task band.
 """
 
-import pathlib
-import sys
+import math
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import math  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary  # noqa: E402
-from ssm_tdi import operators, synthetic  # noqa: E402
-from ssm_tdi.layers import DiagonalSSM  # noqa: E402
+from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
+from ssm_tdi import operators, synthetic
+from ssm_tdi.layers import DiagonalSSM
 
 NAME = "spectrum"
 

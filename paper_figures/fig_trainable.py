@@ -17,20 +17,15 @@ modes for the 33 frequency bins of L = 64) it uses modes whose residues cancel (
 which decides what training does with it; the figure shows both.
 """
 
-import pathlib
-import sys
+import math
+import textwrap
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-import math  # noqa: E402
-import textwrap  # noqa: E402
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from paper_figures import e2  # noqa: E402
-from paper_figures.common import (  # noqa: E402
+from paper_figures import e2
+from paper_figures.common import (
     Timer,
     mean_ci,
     parse_args,
@@ -39,7 +34,7 @@ from paper_figures.common import (  # noqa: E402
     save_json,
     write_summary,
 )
-from ssm_tdi import synthetic  # noqa: E402
+from ssm_tdi import synthetic
 
 NAME = "trainable"
 

@@ -10,7 +10,7 @@ Every ``paper_figures/fig_<name>.py`` (found by glob: new figures join on their 
 and the ``key_numbers`` of its summary are compared with the reference values:
 
 * ``smoke``: ``reference/smoke.json`` (written by ``--update`` from a real run, never typed);
-* ``quick`` / ``full``: the committed ``paper_figures/output/<name>.summary.json`` themselves (their
+* ``quick`` / ``full``: the committed ``paper_figures/output/<profile>/<name>.summary.json`` themselves (their
   ``profile`` must match); ``quick-subset`` is ``quick`` restricted to :data:`QUICK_SUBSET`. There
   ``reference/<profile>.json`` holds only the tolerance data below.
 
@@ -50,7 +50,7 @@ from pathlib import Path
 FIG_DIR = Path(__file__).resolve().parent
 ROOT = FIG_DIR.parent
 REFERENCE_DIR = FIG_DIR / "reference"
-COMMITTED_DIR = FIG_DIR / "output"
+OUTPUT_ROOT = FIG_DIR / "output"  # one folder per profile (common.profile_dir; no matplotlib import here)
 PROFILES = ("smoke", "quick-subset", "quick", "full")
 QUICK_SUBSET = ("spectrum", "mismatch_sweep")  # float64; C1-C3 and the E1 ridge + TDI pipeline; ~30 s
 MARGIN = 10.0  # a new platform is one more draw of the perturbations' kind; 10x their largest change
@@ -64,6 +64,11 @@ STRIPPED_ENV = ("ATEN_CPU_CAPABILITY", "MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "O
 
 class FigureError(RuntimeError):
     """A figure script failed or wrote no summary."""
+
+
+def _committed_dir(profile: str, committed_dir) -> Path:
+    """The committed summaries a quick/full check compares with: ``output/<profile>`` unless given."""
+    return Path(committed_dir) if committed_dir is not None else OUTPUT_ROOT / profile.removesuffix("-subset")
 
 
 def discover_figures(fig_dir: Path = FIG_DIR) -> list[str]:
@@ -98,7 +103,8 @@ def run_figure(name: str, profile: str, out: Path, env: dict | None = None, time
     full_env.update(PINNED_ENV)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), str(ROOT), os.environ.get("PYTHONPATH")]))
     full_env.update(env or {})
-    cmd = [sys.executable, str(script), "--profile", profile, "--device", "cpu", "--out", str(out)]
+    cmd = [sys.executable, "-m", f"paper_figures.fig_{name}", "--profile", profile, "--device", "cpu",
+           "--out", str(out)]
     try:
         proc = subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -249,7 +255,7 @@ def _run_all(names, profile, jobs, envs=(None,), from_dir=None) -> dict:
         return dict(zip(names, pool.map(lambda n: [one(n, e) for e in envs], names), strict=True))
 
 
-def check(profile: str, figures=None, *, reference_dir: Path = REFERENCE_DIR, committed_dir: Path = COMMITTED_DIR,
+def check(profile: str, figures=None, *, reference_dir: Path = REFERENCE_DIR, committed_dir: Path | None = None,
           from_dir: Path | None = None, tier: str = "auto", jobs: int = 1, log=print) -> dict:
     """Run (or read from ``from_dir``) the figures and compare with the reference; return the report."""
     if profile not in PROFILES:
@@ -260,7 +266,7 @@ def check(profile: str, figures=None, *, reference_dir: Path = REFERENCE_DIR, co
         raise ValueError(f"jobs: expected an integer >= 1, got {jobs!r}")
     names = _select(profile, figures)
     ref = _load_reference(profile, reference_dir)
-    committed_dir = Path(committed_dir)
+    committed_dir = _committed_dir(profile, committed_dir)
     source = _reference_path(profile, reference_dir) if profile == "smoke" else f"{committed_dir}/*.summary.json"
     log(f"reproduce: profile {profile}, {len(names)} figures, reference {source}")
     t0 = time.perf_counter()
@@ -349,10 +355,12 @@ def spread_table(ref: dict, values: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def update(profile: str, figures=None, *, reference_dir: Path = REFERENCE_DIR, committed_dir: Path = COMMITTED_DIR,
+def update(profile: str, figures=None, *, reference_dir: Path = REFERENCE_DIR, committed_dir: Path | None = None,
            jobs: int = 1, log=print) -> Path:
     """Rerun the figures (twice unperturbed, once per perturbation) and rewrite ``reference/<profile>.json``."""
     from paper_figures.common import atomic_write_bytes
+
+    committed_dir = _committed_dir(profile, committed_dir)
 
     if profile not in PROFILES:
         raise ValueError(f"profile: expected one of {PROFILES}, got {profile!r}")
@@ -414,7 +422,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tier", choices=("auto", "bit", "cross"), default="auto",
                     help="bit-identical or cross-platform tolerances; auto: bit-identical iff the platform matches")
     ap.add_argument("--reference-dir", type=Path, default=REFERENCE_DIR)
-    ap.add_argument("--committed-dir", type=Path, default=COMMITTED_DIR, help="committed summaries (quick/full)")
+    ap.add_argument("--committed-dir", type=Path, default=None,
+                    help="committed summaries (default paper_figures/output/<profile>, quick-subset: quick)")
     ap.add_argument("--from-dir", type=Path, help="compare the summaries already in this folder, run nothing")
     a = ap.parse_args(argv)
     figures = [f for f in a.figures.split(",") if f]

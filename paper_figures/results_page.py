@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from paper_figures.common import DEFAULT_OUT, FIG_DIR, atomic_write_bytes
+from paper_figures.common import COMMITTED_PROFILE, FIG_DIR, PROFILE_NAMES, atomic_write_bytes, profile_dir
 
 # Order of the sections on the page (figures not listed follow alphabetically).
 ORDER = ["spectrum", "learning_curves", "cumulative_power", "mismatch_sweep", "trainable",
@@ -57,9 +57,16 @@ def build(out: Path) -> str:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder holding the summaries")
-    ap.add_argument("--page", type=Path, default=FIG_DIR / "RESULTS.md")
+    ap.add_argument("--profile", choices=PROFILE_NAMES, default=COMMITTED_PROFILE,
+                    help=f"whose summaries (default {COMMITTED_PROFILE}, the committed profile)")
+    ap.add_argument("--out", type=Path, default=None, help="folder holding the summaries (default: the profile's)")
+    ap.add_argument("--page", type=Path, default=None,
+                    help=f"page to write (default RESULTS.md for {COMMITTED_PROFILE}, "
+                    "else the profile folder's RESULTS.md)")
     a = ap.parse_args(argv)
+    a.out = a.out or profile_dir(a.profile)
+    # Only the committed profile writes the page users read; a smoke or full run keeps its own page.
+    a.page = a.page or (FIG_DIR / "RESULTS.md" if a.profile == COMMITTED_PROFILE else a.out / "RESULTS.md")
     atomic_write_bytes(a.page, build(a.out).encode())
     print(f"wrote {a.page}")
 

@@ -54,7 +54,7 @@ NOTEBOOKS = {
                           "and drawn, all run live.",
     "tdi_tutorial": "TDI on scikit-learn's digits read as sequences: S_task, |H|^2 before and after, and test "
                     "accuracy with and without TDI.",
-    "results_gallery": "Every committed figure of paper_figures/output with its key numbers and its reading.",
+    "results_gallery": "Every committed figure of paper_figures/output/quick with its key numbers and its reading.",
 }
 
 __all__ = ["NOTEBOOKS", "BuildError", "read_source", "execute", "render_html", "build_one", "main"]

@@ -14,7 +14,7 @@
 # Each figure script of the study (`paper_figures/fig_<name>.py`) writes, next to its figure, a
 # summary (`<name>.summary.json`): the claim it tests, the command and profile that produced it,
 # its key numbers, and a reading in words whose verdicts were computed from those numbers by the
-# script. This page collects every summary found under `paper_figures/output` (sub-folders
+# script. This page collects every summary found under `paper_figures/output/quick`, the committed profile (sub-folders
 # included, so result sets added later appear without changes here) and shows each with its
 # figure. Nothing on this page is recomputed; it only displays what the scripts wrote. Long
 # tables of key numbers are folded: click to open them.
@@ -27,7 +27,7 @@ from IPython.display import HTML, Markdown, display
 
 from report import ROOT, figure, fmt, table
 
-OUT = ROOT / "paper_figures" / "output"
+OUT = ROOT / "paper_figures" / "output" / "quick"  # the committed profile (paper_figures.common.COMMITTED_PROFILE)
 STANDARD = ("name", "title", "claim", "command", "profile", "device", "seconds", "key_numbers", "reading",
             "python", "torch")
 try:  # the results page's section order; names it does not list follow alphabetically

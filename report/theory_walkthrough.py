@@ -59,7 +59,7 @@ SMALL = small_mode()
 torch.set_num_threads(1)  # many small dense factorizations: one thread is faster (as in verify)
 plt.rcParams.update({"figure.dpi": 100, "figure.figsize": (10, 3.2), "axes.grid": True, "grid.alpha": 0.3,
                      "font.size": 9, "legend.fontsize": 8})
-FIG = ROOT / "paper_figures" / "output"
+FIG = ROOT / "paper_figures" / "output" / "quick"  # the committed profile
 T0 = time.perf_counter()
 
 # Symbolic proofs get slow quickly with L (the circulant Gram proof alone takes ~10 s at L = 6),
