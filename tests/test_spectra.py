@@ -201,6 +201,81 @@ def test_discriminative_edge_cases():
     assert spectra.discriminative_spectrum(Xm, ["a", "b"] * 3, reduce="mean").shape == (9,)
 
 
+def _random_phase_classes(n_per, L, freqs, amp, seed):
+    """Class c: amp cos(2 pi freqs[c] t / L + phi_i) with phi_i uniform per sequence, plus N(0, 1) noise."""
+    g = _gen(seed)
+    t = torch.arange(L, dtype=torch.float64)
+    labels = torch.arange(len(freqs)).repeat_interleave(n_per)
+    phi = 2 * math.pi * torch.rand(labels.numel(), 1, generator=g, dtype=torch.float64)
+    k = torch.tensor(freqs, dtype=torch.float64)[labels][:, None]
+    noise = torch.randn(labels.numel(), L, generator=g, dtype=torch.float64)
+    X = amp * torch.cos(2 * math.pi * k * t / L + phi) + noise
+    return X, labels
+
+
+def test_discriminative_random_phase_known_answer():
+    # Three classes of random-phase sinusoids at bins 5, 13, 22. The class means of the complex
+    # coefficients vanish (E e^{i phi} = 0), so the coefficient kind sees only noise there; the
+    # class-wise power differs by amp^2 L / 4 = 36 against a noise power of 1 at those bins.
+    n_per, L, freqs = 30, 64, (5, 13, 22)
+    X, labels = _random_phase_classes(n_per, L, freqs, 1.5, seed=20)
+    n, K, F = X.shape[0], len(freqs), L // 2 + 1
+    # no-signal reference: for Gaussian features R ~ Beta(dof_b / 2, dof_w / 2); complex coefficients have
+    # dof_b = 2 (K - 1), dof_w = 2 (n - K); the level is Bonferroni-corrected over the F bins
+    noise_hi = stats.beta.ppf(1 - ALPHA / F, K - 1, n - K)
+    for kind in ("power", "log-power", "combined"):
+        R = spectra.discriminative_spectrum(X, labels, kind=kind)
+        assert sorted(int(i) for i in R.topk(K).indices) == list(freqs), kind
+        # at the class bins R is the share of the power variance explained by the class: 2/3 of the
+        # sequences have noise power ~1, 1/3 have ~36 (sd ~8.5 from the signal x noise cross term):
+        # between ~ 290 vs within ~ 25 for "power", so R ~ 0.9; we require a clear majority
+        assert float(R[list(freqs)].min()) > 0.5, kind
+    Rc = spectra.discriminative_spectrum(X, labels, kind="coefficient")
+    # the phase-sensitive estimator: nothing above its no-signal band at the class bins
+    assert float(Rc[list(freqs)].max()) < noise_hi
+    assert sorted(int(i) for i in Rc.topk(K).indices) != list(freqs)
+
+
+def test_power_kinds_are_invariant_to_circular_shifts():
+    X, labels = _random_phase_classes(10, 32, (3, 9), 1.0, seed=21)
+    shift = torch.randint(0, 32, (X.shape[0],), generator=_gen(22))
+    Xs = torch.stack([torch.roll(x, int(s)) for x, s in zip(X, shift, strict=True)])
+    for kind in ("power", "log-power"):
+        a = spectra.discriminative_spectrum(X, labels, kind=kind)
+        b = spectra.discriminative_spectrum(Xs, labels, kind=kind)
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)  # |DFT|^2 is exactly shift-invariant; rounding only
+
+
+def test_power_kinds_are_blind_to_sign_and_combined_is_not():
+    # (x, class 0) and (-x, class 1): every periodogram appears once in each class, so the class-wise
+    # power means are equal (between = 0) while the class-mean coefficients are +-mean(x)
+    L = 32
+    base = torch.randn(40, L, generator=_gen(23), dtype=torch.float64) + torch.cos(
+        2 * math.pi * 4 * torch.arange(L, dtype=torch.float64) / L)
+    X = torch.cat([base, -base])
+    labels = torch.cat([torch.zeros(40), torch.ones(40)])
+    for kind in ("power", "log-power"):
+        assert float(spectra.discriminative_spectrum(X, labels, kind=kind).max()) < 1e-12
+    Rc = spectra.discriminative_spectrum(X, labels, kind="coefficient")
+    assert int(Rc.argmax()) == 4 and float(Rc[4]) > 0.5
+    assert torch.equal(spectra.discriminative_spectrum(X, labels), Rc)  # combined = max(coefficient, 0)
+
+
+def test_log_power_is_scale_free_and_finite_at_zero_power():
+    X, labels = _random_phase_classes(10, 32, (3, 9), 1.0, seed=24)
+    a = spectra.discriminative_spectrum(X, labels, kind="log-power")
+    b = spectra.discriminative_spectrum(1e6 * X, labels, kind="log-power")
+    assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+    R = spectra.discriminative_spectrum(X, labels, kind="log-power", detrend=True)  # DC power exactly 0
+    assert torch.isfinite(R).all() and float(R[0]) == 0.0
+
+
+@pytest.mark.parametrize("kind", ["Power", "", None, 3, "coefficients"])
+def test_discriminative_bad_kind(kind):
+    with pytest.raises(ValueError, match="^kind:"):
+        spectra.discriminative_spectrum(torch.randn(6, 16), [0, 1] * 3, kind=kind)
+
+
 # ----------------------------------------------------------------------------- validation
 @pytest.mark.parametrize(
     "bad, match",

@@ -20,8 +20,8 @@ Estimators (PAPER.md section 5)
 -------------------------------
 * :func:`input_spectrum`   S_uu(w) = mean over sequences of P(w)                   (label-free)
 * :func:`transfer_spectrum` |S_uy(w)|^2 / S_uu(w), S_uy = mean conj(U) Y / L       (seq-to-seq)
-* :func:`discriminative_spectrum` between-class / total variance of the Fourier
-  coefficients per bin, a Fisher ratio in [0, 1]                                   (classification)
+* :func:`discriminative_spectrum` between-class / total variance per bin of the Fourier
+  coefficients and/or of the log power (``kind=``), a Fisher ratio in [0, 1]       (classification)
 
 Loss
 ----
@@ -45,6 +45,7 @@ __all__ = [
     "input_spectrum",
     "transfer_spectrum",
     "discriminative_spectrum",
+    "DISCRIMINATIVE_KINDS",
     "spectral_matching_loss",
     "interpolate_spectrum",
 ]
@@ -318,52 +319,117 @@ def _labels(labels, n: int) -> tuple[torch.Tensor, int]:
     return torch.as_tensor(inv.reshape(-1), dtype=torch.long), k
 
 
+#: kinds of :func:`discriminative_spectrum`
+DISCRIMINATIVE_KINDS = ("coefficient", "power", "log-power", "combined")
+
+#: relative offset of the log in ``kind="log-power"``: log(P + LOG_POWER_EPS * mean P) per channel
+LOG_POWER_EPS = 1e-10
+
+
+def _fisher_ratio(V: torch.Tensor, inv: torch.Tensor, k: int) -> torch.Tensor:
+    """Per (channel, bin) between-class over total variance of V (n, d, F), real or complex, in [0, 1].
+
+    between = (1/n) sum_k n_k |mean_k - mean|^2, total = (1/n) sum_i |V_i - mean|^2; 0/0 -> 0
+    (a constant feature cannot discriminate; see the two relative thresholds below)."""
+    n = V.shape[0]
+    dev = V - V.mean(0)
+    total = check_result((dev.real**2 + dev.imag**2).mean(0) if dev.is_complex() else (dev * dev).mean(0),
+                         "X", "the total variance")  # (d, F)
+    counts = torch.bincount(inv, minlength=k).to(torch.float64)  # (k,)
+    sums = torch.zeros((k,) + tuple(V.shape[1:]), dtype=V.dtype)
+    sums.index_add_(0, inv, dev)
+    cmean = sums / counts.view(-1, 1, 1)  # class mean deviations mu_k - mu
+    sq = cmean.real**2 + cmean.imag**2 if cmean.is_complex() else cmean * cmean
+    between = (counts.view(-1, 1, 1) * sq).sum(0) / n
+    # constant feature: total <= 1e-12 of the channel's largest, or a spread below 1e-12 of the feature's
+    # own magnitude (identical sequences: the deviations from their mean are rounding only)
+    power = (V.real**2 + V.imag**2).mean(0) if V.is_complex() else (V * V).mean(0)
+    ok = (total > 1e-12 * total.amax(-1, keepdim=True)) & (total > 1e-24 * power) & (total > 0)
+    R = torch.where(ok, between / torch.where(ok, total, torch.ones_like(total)), torch.zeros_like(total))
+    return R.clamp(0.0, 1.0)  # rounding can put between a hair above total
+
+
+def _log_power(P: torch.Tensor) -> torch.Tensor:
+    """log(P + eps_c) with eps_c = LOG_POWER_EPS * (mean power of channel c over sequences and bins).
+
+    The offset keeps log finite at bins of exactly zero power (e.g. DC after detrending: the same
+    log(eps) for every sequence, hence no variance and R = 0 there) and is far below any bin that
+    carries power; it scales with the data, so R does not depend on the units of X."""
+    eps = LOG_POWER_EPS * P.mean(dim=(0, 2), keepdim=True)
+    eps = torch.where(eps > 0, eps, torch.full_like(eps, torch.finfo(P.dtype).tiny))
+    return torch.log(P + eps)
+
+
 def discriminative_spectrum(
-    X, labels, *, detrend: bool = False, reduce: str | None = None, grid_L: int | None = None
+    X,
+    labels,
+    *,
+    kind: str = "combined",
+    detrend: bool = False,
+    reduce: str | None = None,
+    grid_L: int | None = None,
 ) -> torch.Tensor:
-    """Per-frequency Fisher ratio of the Fourier coefficients: between-class over total variance.
+    """Per-frequency Fisher ratio between classes: between-class over total variance, in [0, 1].
 
-    With Z_i(w_j) the DFT of sequence i, mu(w) the overall mean, mu_k(w) the mean of class k
-    (n_k sequences):
+    For a per-sequence feature V_i(w_j) (n sequences, class k holding n_k of them), mu the overall
+    mean and mu_k the class mean:
         between(w) = (1/n) sum_k n_k |mu_k(w) - mu(w)|^2
-        total(w)   = (1/n) sum_i |Z_i(w) - mu(w)|^2  = between(w) + within(w)
-        R(w)       = between(w) / total(w)  in [0, 1]
-    on the grid w_j = 2 pi j / L, j = 0..L//2. R(w) = 1 means the class alone determines the
-    coefficient at w, 0 means the coefficient carries no class information on average.
+        total(w)   = (1/n) sum_i |V_i(w) - mu(w)|^2  = between(w) + within(w)
+        R(w)       = between(w) / total(w)
+    on the grid w_j = 2 pi j / L, j = 0..L//2. R = 1: the class alone determines the feature at w;
+    R = 0: no class information on average. The feature is chosen by ``kind``:
 
-    Conventions: a class with one sample contributes its deviation to ``between`` and
-    nothing to ``within`` (allowed; with few samples per class R is biased upward, by about
-    (K - 1)/(n - 1) for K classes and no signal). A bin whose coefficients are constant
-    over all sequences (total <= 1e-12 of the channel's largest total, e.g. exactly 0) is
-    0/0 and is set to 0: it cannot discriminate.
+    * ``"coefficient"``: V = Z, the complex DFT coefficient (the estimator of the previous
+      versions). Sees class differences that are phase-locked to the sequence start (class-mean
+      waveforms); blind to random-phase content: two classes of sinusoids at different frequencies
+      with random phases have mu_k = 0 at every bin, so R is noise there.
+    * ``"power"``: V = |Z|^2 / L, the periodogram. Phase-invariant (unchanged by circular shifts of
+      any sequence); blind to class differences of sign or phase alone (e.g. y = sign(beta^T x):
+      x -> -x swaps the classes and leaves every |Z|^2 unchanged). Heavy-tailed (for a Gaussian bin,
+      sd = mean), so with within-class spread R saturates at 1/3 for a large power ratio.
+    * ``"log-power"``: V = log(|Z|^2 / L + eps) (eps: :data:`LOG_POWER_EPS` times the channel's
+      mean power). Phase-invariant like ``"power"``, with a within-class variance that does not
+      grow with the level (pi^2/6 for a Gaussian bin), so R measures class separation in noise
+      units and tends to 1 for large power ratios; invariant to rescaling X.
+    * ``"combined"`` (default): max(R_coefficient, R_log-power) per bin. A bin is discriminative if
+      either its phase-locked mean or its power differs between classes.
+
+    Why ``"combined"`` is the default: each single feature is blind to a case that occurs in
+    practice -- phase-locked class templates (aligned series, the E1 linear tasks y = sign(beta^T x),
+    where the power kinds give R ~ 0 by the symmetry above) and unaligned oscillatory events (where
+    the coefficient kind gives noise); the maximum sees both. Its cost is a higher noise floor: for
+    K classes without signal each ratio has mean about (K - 1)/(n - 1) and the maximum of two is
+    larger by up to their spread. ``"coefficient"`` reproduces earlier results exactly.
+
+    Conventions: a class with one sample contributes its deviation to ``between`` and nothing to
+    ``within`` (allowed; with few samples per class R is biased upward, by about (K - 1)/(n - 1)
+    for K classes and no signal). A bin whose feature is constant over all sequences (total
+    <= 1e-12 of the channel's largest total, e.g. exactly 0) is 0/0 and is set to 0.
 
     Args:
         X: ``(n, L)`` or ``(n, L, d)``.
         labels: 1-D array of n class labels (any values np.unique can sort); >= 2 classes.
+        kind: one of :data:`DISCRIMINATIVE_KINDS` (see above).
         detrend, reduce, grid_L: as in :func:`input_spectrum` (no Welch option: class means
             of segment coefficients would mix phases of different segments).
 
     Returns:
         float64 ``(F,)`` or ``(d, F)`` with values in [0, 1].
     """
+    if not isinstance(kind, str) or kind not in DISCRIMINATIVE_KINDS:
+        raise ValueError(f"kind: expected one of {DISCRIMINATIVE_KINDS}, got {kind!r}")
     _check_reduce(reduce)
     detrend = _check_flag(detrend, "detrend")
     X, uni = _sequences(X, "X")
-    n = X.shape[0]
-    inv, k = _labels(labels, n)
+    inv, k = _labels(labels, X.shape[0])
     Z, M = _fourier(X, None, detrend)  # (n, d, F)
-    mu = Z.mean(0)
-    dev = Z - mu
-    total = check_result((dev.real**2 + dev.imag**2).mean(0), "X", "the total variance")  # (d, F)
-    counts = torch.bincount(inv, minlength=k).to(torch.float64)  # (k,)
-    sums = torch.zeros((k,) + tuple(Z.shape[1:]), dtype=Z.dtype)
-    sums.index_add_(0, inv, dev)
-    cmean = sums / counts.view(-1, 1, 1)  # class mean deviations mu_k - mu
-    between = (counts.view(-1, 1, 1) * (cmean.real**2 + cmean.imag**2)).sum(0) / n
-    scale = total.amax(-1, keepdim=True)
-    ok = (total > 1e-12 * scale) & (total > 0)
-    R = torch.where(ok, between / torch.where(ok, total, torch.ones_like(total)), torch.zeros_like(total))
-    R = R.clamp(0.0, 1.0)  # rounding can put between a hair above total
+    R = None
+    if kind in ("coefficient", "combined"):
+        R = _fisher_ratio(Z, inv, k)
+    if kind != "coefficient":
+        P = check_result(Z.real**2 + Z.imag**2, "X", "the periodogram")
+        Rp = _fisher_ratio(P if kind == "power" else _log_power(P), inv, k)
+        R = Rp if R is None else torch.maximum(R, Rp)
     return _finish(R, uni, reduce, M, grid_L)
 
 
