@@ -324,3 +324,39 @@ def test_tiny_sample_size_regression():
             m = len(eta)
             E = predict(eta, [0.5] * m, [2.2250738585072014e-308, 1e-300, 1e-200, 1e-20], ridge=ridge)
             np.testing.assert_allclose(E, 0.5 * m, rtol=1e-12)
+
+
+# ------------------------------------------------------------------ samples_to_reach
+def test_samples_to_reach_is_exact_on_a_power_law():
+    """E = 4 / P is a straight line in log-log, so the interpolation is exact: E = 0.1 at P = 40."""
+    from ssm_tdi.learning_curves import samples_to_reach
+
+    P = np.array([4.0, 8.0, 16.0, 32.0, 64.0])
+    assert samples_to_reach(P, 4.0 / P, 0.1) == pytest.approx(40.0, rel=1e-12)
+    assert samples_to_reach(P, 4.0 / P, 1.0) == pytest.approx(4.0, rel=1e-12)  # on a grid point
+    assert samples_to_reach(P, 4.0 / P, 2.0) == 4.0       # already below at the first point
+    assert samples_to_reach(P, 4.0 / P, 0.01) == np.inf   # never reached on the grid
+
+
+def test_samples_to_reach_takes_the_first_crossing():
+    from ssm_tdi.learning_curves import samples_to_reach
+
+    P = np.array([1.0, 2.0, 4.0, 8.0])
+    E = np.array([1.0, 0.25, 2.0, 0.1])  # crosses 0.5 between P = 1 and 2, again later
+    assert samples_to_reach(P, E, 0.5) == pytest.approx(2.0 ** 0.5, rel=1e-12)
+
+
+@pytest.mark.parametrize("P, E, target, match", [
+    ([1.0, 2.0], [1.0], 0.5, "P, error"),
+    ([2.0, 1.0], [1.0, 0.5], 0.5, "P"),
+    ([0.0, 1.0], [1.0, 0.5], 0.5, "P"),
+    ([1.0, 2.0], [1.0, 0.0], 0.5, "error"),
+    ([1.0, 2.0], [1.0, np.nan], 0.5, "error"),
+    ([1.0, 2.0], [1.0, 0.5], 0.0, "target"),
+    ([1.0, 2.0], [1.0, 0.5], -1.0, "target"),
+])
+def test_samples_to_reach_bad_input(P, E, target, match):
+    from ssm_tdi.learning_curves import samples_to_reach
+
+    with pytest.raises(ValueError, match=match):
+        samples_to_reach(P, E, target)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-__all__ = ["predict", "solve_kappa", "cumulative_power", "cumulative_power_area"]
+__all__ = ["predict", "solve_kappa", "cumulative_power", "cumulative_power_area", "samples_to_reach"]
 
 
 def _array(x, name: str) -> np.ndarray:
@@ -232,3 +232,36 @@ def cumulative_power_area(eigenvalues, target_power) -> float:
     """Mean of C(k) over k = 1..M: 1 when all power sits in the top mode, about 1/2
     when it is spread evenly, near 1/M when it sits in the last mode."""
     return float(cumulative_power(eigenvalues, target_power).mean())
+
+
+def samples_to_reach(P, error, target: float) -> float:
+    """The sample size at which a learning curve first reaches ``target``, interpolated log-log.
+
+    Between consecutive grid points (P_i, E_i) above and (P_{i+1}, E_{i+1}) at or below the target,
+    log E is taken linear in log P (a power law between two measured points). Returns P[0] if the
+    curve starts at or below the target (the true value is <= P[0]) and ``inf`` if it never gets there.
+
+    Args:
+        P: ``(n,)`` increasing sample sizes > 0.
+        error: ``(n,)`` errors > 0 at those sizes (e.g. a mean over trials).
+        target: the error to reach, > 0.
+    """
+    Ps = _vector(P, "P")
+    E = _vector(error, "error")
+    if Ps.shape != E.shape:
+        raise ValueError(f"P, error: expected equal shapes, got {Ps.shape} and {E.shape}")
+    if np.any(Ps <= 0) or np.any(np.diff(Ps) <= 0):
+        raise ValueError(f"P: expected strictly increasing sample sizes > 0, got {Ps}")
+    if np.any(E <= 0):
+        raise ValueError("error: expected errors > 0 (the interpolation is on a log scale)")
+    target = _scalar(target, "target")
+    if target <= 0:
+        raise ValueError(f"target: expected an error > 0, got {target!r}")
+    below = np.flatnonzero(E <= target)
+    if below.size == 0:
+        return np.inf
+    i = int(below[0])
+    if i == 0:
+        return float(Ps[0])
+    x0, x1, y0, y1 = np.log(Ps[i - 1]), np.log(Ps[i]), np.log(E[i - 1]), np.log(E[i])
+    return float(np.exp(x0 + (np.log(target) - y0) * (x1 - x0) / (y1 - y0)))

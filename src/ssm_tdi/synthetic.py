@@ -10,6 +10,9 @@ u_t = rho u_{t-1} + sqrt(1 - rho^2) e_t, started in its stationary law, so
 Cov[u_t, u_s] = rho^{|t-s|} and the power spectrum is
 P_u(w) = (1 - rho^2) / |1 - rho e^{-iw}|^2.
 
+Label noise is stated as a signal-to-noise ratio SNR = Var[beta^T u] / sigma^2 with
+Var[beta^T u] = beta^T Sigma beta (:func:`noise_std_for_snr`); SNR = inf is the noise-free limit.
+
 For a sequence-to-sequence teacher, :func:`filter_sequences` applies g causally to
 every time step (y_t = sum_k g_k u_{t-k}).
 """
@@ -17,6 +20,7 @@ every time step (y_t = sum_k g_k u_{t-k}).
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -42,6 +46,7 @@ __all__ = [
     "sample_inputs",
     "filter_sequences",
     "teacher_targets",
+    "noise_std_for_snr",
 ]
 
 # The named teachers of the study: frequency bands (radians, inclusive) of |G|^2.
@@ -186,3 +191,27 @@ def teacher_targets(beta, X, noise: float = 0.0, generator: torch.Generator | No
     if noise:
         y = y + noise * torch.randn(y.shape, generator=generator, dtype=y.dtype)
     return check_result(y, "beta, X, noise", "the targets")
+
+
+def noise_std_for_snr(beta, snr: float, input_cov=None) -> float:
+    """Label-noise standard deviation sigma = sqrt(beta^T Sigma beta / snr) (Sigma = I if None).
+
+    ``snr`` > 0; ``math.inf`` gives 0 (the noise-free limit).
+    """
+    beta = check_finite(as_tensor(beta, "beta", complex_ok=False), "beta")
+    if beta.dim() != 1 or beta.numel() == 0:
+        raise ValueError(f"beta: expected a non-empty vector (L,), got shape {tuple(beta.shape)}")
+    if isinstance(snr, bool) or not isinstance(snr, numbers.Real) or math.isnan(snr) or snr <= 0:
+        raise ValueError(f"snr: expected a number > 0 (math.inf for no noise), got {snr!r}")
+    if math.isinf(snr):
+        return 0.0
+    if input_cov is None:
+        signal = float(beta.square().sum())
+    else:
+        S = check_finite(as_tensor(input_cov, "input_cov", complex_ok=False), "input_cov").to(beta.dtype)
+        if S.shape != (beta.shape[0], beta.shape[0]):
+            raise ValueError(f"input_cov: expected shape ({beta.shape[0]}, {beta.shape[0]}), got {tuple(S.shape)}")
+        signal = float(beta @ S @ beta)
+    if not (math.isfinite(signal) and signal >= 0):
+        raise ValueError("beta, input_cov: the signal variance beta^T Sigma beta is not a finite number >= 0")
+    return math.sqrt(signal / snr)
