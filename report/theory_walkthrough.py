@@ -13,8 +13,9 @@
 #
 # This page goes through the claims C1-C5 of *Aligning Inductive Bias for Data-Efficient
 # Generalization in State Space Models* (Chen & Chen, arXiv 2509.20789) as this project restates
-# them (`PAPER.md`). For each claim it gives the statement in words and as a formula, then runs
-# three things live, while the page was built:
+# them in `docs/claims.md` (the one numbering of the project: claims C1-C6, experiments E1-E3,
+# open questions Q1-Q3). For each claim it gives the statement in words and as a formula, then
+# runs three things live, while the page was built:
 #
 # 1. **an exact symbolic check** (sympy): the identity behind the claim, proved at small sequence
 #    lengths L with the functions of the project's `theory` package (no floating point);
@@ -23,7 +24,7 @@
 # 3. **a figure**: a small version drawn live from the library, and the committed figure of the
 #    study (`paper_figures/output`).
 #
-# **Setting** (one channel of a diagonal SSM, PAPER.md section 1). Discrete poles λ_n and
+# **Setting** (one channel of a diagonal SSM, `docs/claims.md` section 1). Discrete poles λ_n and
 # residues c_n = C_n B̄_n give the convolution kernel and its length-L DFT:
 #
 # ```text

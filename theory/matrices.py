@@ -1,6 +1,6 @@
 """Symbolic building blocks: kernel symbols, Toeplitz / circulant matrices, exact DFT.
 
-Conventions (PAPER.md sections 1-3):
+Conventions (docs/claims.md sections 1-3):
   T[i,k] = K_{i-k} for i >= k, else 0           (causal convolution, lower triangular)
   C[i,k] = K_{(i-k) mod L}                       (circular convolution)
   F[j,k] = w^{-jk} / sqrt(L),  w = exp(2 pi i/L) (unitary DFT)

@@ -194,7 +194,7 @@ def check_c3_nonstationary(ssms: Sequence[SSM], L: int, rho: float = 0.8, seed: 
         pred = stationary_prediction(K, rho)
         eta_st = operators.induced_kernel_spectrum(K, "toeplitz", input_cov=synthetic.ar1_covariance(L, rho))
         gap_st = relative_gap(eta_st, pred)
-        # (i) the SVD identity of PAPER.md C3, with an explicit random basis Q
+        # (i) the SVD identity of docs/claims.md C3, with an explicit random basis Q
         Sigma, Q, d2 = random_basis_covariance(L, rho, gen)
         _, S, Vh = torch.linalg.svd(operators.toeplitz(K))
         eta_M = torch.linalg.svdvals(S[:, None] * alignment(Vh, Q) * d2.sqrt()[None, :]).square()

@@ -1,10 +1,11 @@
 """ssm_tdi: SSM-induced kernels and Task-Dependent Initialization of state space models.
 
 Verifies and reproduces "Aligning Inductive Bias for Data-Efficient Generalization in
-State Space Models" (arXiv 2509.20789); see PAPER.md for the claims C1-C6.
+State Space Models" (arXiv 2509.20789). The claims C1-C6, experiments E1-E3 and open
+questions Q1-Q3, with the formulas behind the symbols below, are stated in docs/claims.md.
 
-Glossary (code name -> PAPER.md symbol)
----------------------------------------
+Glossary (code name -> symbol of docs/claims.md)
+------------------------------------------------
 ``A``        a_n = -exp(r_n) + i theta_n   continuous-time poles, one per complex mode
 ``B``, ``C`` B_n, C_n                      complex input / output coefficients
 ``dt``       dt = exp(log_dt)             step size

@@ -3,7 +3,7 @@
 Every init is a function ``init(H, N2, *, generator=None, **options) -> (A, B, C)``
 returning three complex128 CPU tensors of shape ``(H, N2)``: the continuous-time poles
 a_n (Re a_n < 0), input coefficients B_n and output coefficients C_n of the N2 = N/2
-complex modes of each of the H channels (conjugate modes implied, PAPER.md section 1).
+complex modes of each of the H channels (conjugate modes implied, docs/claims.md section 1).
 ``N = d_state = 2 * N2`` is the real state size, the ``N`` of the published formulas.
 Random draws come only from ``generator`` (a CPU ``torch.Generator``), so an init is
 reproducible given the generator's seed. The step size is drawn separately by

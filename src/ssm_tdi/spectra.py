@@ -16,8 +16,8 @@ Scaling (a density: white noise of variance s^2 gives E S(w) = s^2 at every bin)
 * Welch (segment length M, hop M//2, periodic Hann window h):
   P(w_j) = |sum_t h_t x_t e^{-i w_j t}|^2 / sum_t h_t^2, averaged over the segments.
 
-Estimators (PAPER.md section 5)
--------------------------------
+Estimators (docs/claims.md section 5)
+-------------------------------------
 * :func:`input_spectrum`   S_uu(w) = mean over sequences of P(w)                   (label-free)
 * :func:`transfer_spectrum` |S_uy(w)|^2 / S_uu(w), S_uy = mean conj(U) Y / L       (seq-to-seq)
 * :func:`discriminative_spectrum` between-class / total variance per bin of the Fourier
@@ -178,7 +178,7 @@ def input_spectrum(
             unless ``grid_L`` is given.
         detrend: False (default) keeps each sequence's mean, so S(0) carries the mean power
             the layer actually sees (the second-moment spectrum that governs the induced
-            kernel, PAPER.md C3); True subtracts each sequence's (segment's) mean first,
+            kernel, docs/claims.md C3); True subtracts each sequence's (segment's) mean first,
             which makes the DC bin of the plain periodogram exactly 0.
         reduce: None -> ``(d, F)`` per channel for multichannel X; ``"mean"`` -> average
             over channels, ``(F,)``. Univariate X always gives ``(F,)``.
