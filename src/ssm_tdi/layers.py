@@ -24,7 +24,7 @@ from . import kernels
 from ._validate import MAX_SIZE, as_tensor, check_int, check_result
 from .inits import get_init, init_log_dt
 
-__all__ = ["DiagonalSSM", "param_groups", "SSM_PARAM_NAMES"]
+__all__ = ["DiagonalSSM", "param_groups", "SSM_PARAM_NAMES", "freeze_dynamics", "set_dynamics_lr_scale"]
 
 #: Names of the DiagonalSSM parameters that ``param_groups`` puts in the SSM group.
 SSM_PARAM_NAMES = ("log_dt", "log_A_real", "A_imag", "B")
@@ -291,28 +291,75 @@ class DiagonalSSM(nn.Module):
                 f"discretization={self.discretization!r}, dtype={self.log_dt.dtype}")
 
 
+def _ssm_layers_of(module, name: str = "module") -> list:
+    """Every DiagonalSSM in ``module`` (the module itself if it is one); ValueError if none."""
+    if not isinstance(module, nn.Module):
+        raise ValueError(f"{name}: expected a torch.nn.Module containing DiagonalSSM layers, got {type(module).__name__}")
+    found = [m for m in module.modules() if isinstance(m, DiagonalSSM)]
+    if not found:
+        raise ValueError(f"{name}: contains no DiagonalSSM layer")
+    return found
+
+
+def freeze_dynamics(module: nn.Module, frozen: bool = True) -> int:
+    """Freeze (or unfreeze) the dynamics ``log_dt, log_A_real, A_imag, B`` of every DiagonalSSM in ``module``.
+
+    Sets ``requires_grad`` of those parameters to ``not frozen``; C and D stay trainable, so the layer
+    still learns how to weigh its modes but its poles (where |H(w)|^2 has its resonances) stay where the
+    init put them. ``param_groups`` leaves frozen parameters out. Applies to any init: a frozen S4D-Lin
+    layer is the control for a frozen TDI layer (issue 11). Returns the number of layers touched.
+    """
+    if not isinstance(frozen, bool):
+        raise ValueError(f"frozen: expected True or False, got {frozen!r}")
+    found = _ssm_layers_of(module)
+    for m in found:
+        for name in SSM_PARAM_NAMES:
+            getattr(m, name).requires_grad_(not frozen)
+    return len(found)
+
+
+def set_dynamics_lr_scale(module: nn.Module, scale: float) -> int:
+    """Train the dynamics of every DiagonalSSM in ``module`` at ``scale * ssm_lr`` (see :func:`param_groups`).
+
+    Stored as the layer attribute ``dynamics_lr_scale`` (default 1 when absent); ``scale`` must be
+    finite and > 0 (use :func:`freeze_dynamics` for 0). Returns the number of layers touched.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < float(scale) < math.inf):
+        raise ValueError(f"scale: expected a finite number > 0, got {scale!r}")
+    found = _ssm_layers_of(module)
+    for m in found:
+        m.dynamics_lr_scale = float(scale)
+    return len(found)
+
+
 def param_groups(model: nn.Module, lr: float, weight_decay: float, ssm_lr: float = 1e-3) -> list[dict]:
     """Optimizer param groups: the SSM dynamics at ``ssm_lr`` without weight decay.
 
     ``log_dt``, ``log_A_real``, ``A_imag`` and ``B`` of every :class:`DiagonalSSM` in
     ``model`` go in the first group (lr = ssm_lr, weight_decay = 0; the S4 convention);
     every other trainable parameter (C, D, linear layers, norms, ...) goes in the second
-    (lr, weight_decay). Empty groups are omitted. Parameters with ``requires_grad=False``
-    are left out.
+    (lr, weight_decay). A layer whose ``dynamics_lr_scale`` was set (:func:`set_dynamics_lr_scale`)
+    gets its own group ``"ssm x<scale>"`` at lr = scale * ssm_lr. Empty groups are omitted.
+    Parameters with ``requires_grad=False`` (e.g. :func:`freeze_dynamics`) are left out.
     """
-    ssm_ids = set()
+    ssm_scale = {}
     for m in model.modules():
         if isinstance(m, DiagonalSSM):
             for name in SSM_PARAM_NAMES:
-                ssm_ids.add(id(getattr(m, name)))
-    ssm, other = [], []
+                ssm_scale[id(getattr(m, name))] = float(getattr(m, "dynamics_lr_scale", 1.0))
+    ssm: dict[float, list] = {}
+    other = []
     for p in model.parameters():
         if not p.requires_grad:
             continue
-        (ssm if id(p) in ssm_ids else other).append(p)
+        if id(p) in ssm_scale:
+            ssm.setdefault(ssm_scale[id(p)], []).append(p)
+        else:
+            other.append(p)
     groups = []
-    if ssm:
-        groups.append({"params": ssm, "lr": ssm_lr, "weight_decay": 0.0, "name": "ssm"})
+    for scale in sorted(ssm, reverse=True):
+        name = "ssm" if scale == 1.0 else f"ssm x{scale:g}"
+        groups.append({"params": ssm[scale], "lr": ssm_lr * scale, "weight_decay": 0.0, "name": name})
     if other:
         groups.append({"params": other, "lr": lr, "weight_decay": weight_decay, "name": "other"})
     return groups
