@@ -1,0 +1,86 @@
+"""`make verify` and `make test` work as the first command on a fresh clone (issue 13 item 12).
+
+Each target that runs project code depends on an install stamp, and the stamp depends on
+pyproject.toml. Checked with ``make -n`` (print, do not run) on a copy of the Makefile in a temporary
+folder, so nothing is installed: the install runs when the stamp is missing or older than
+pyproject.toml, and not otherwise. CI (.ci/run) installs everything and runs README's test command.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALL_LINE = 'pip install -e ".[dev,data,report]"'
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
+
+
+def _make(cwd, *args):
+    out = subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture
+def clone(tmp_path):
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    return tmp_path
+
+
+def _set_mtime(path, t):
+    os.utime(path, (t, t))
+
+
+@pytest.mark.parametrize("target", ["verify", "test", "theory", "report", "figure-spectrum"])
+def test_first_run_installs_then_not_again_until_pyproject_changes(clone, target):
+    stamp = clone / _make(clone, "-s", "print-install-stamp").strip()
+    assert re.fullmatch(r"\.install-[0-9a-f]{12}\.stamp", stamp.name), stamp.name
+    assert not stamp.exists()
+    assert INSTALL_LINE in _make(clone, "-n", target), "a fresh clone must install first"
+
+    t = (clone / "pyproject.toml").stat().st_mtime
+    stamp.touch()
+    _set_mtime(stamp, t + 10)
+    assert INSTALL_LINE not in _make(clone, "-n", target), "installed and unchanged: no second install"
+
+    _set_mtime(clone / "pyproject.toml", t + 20)
+    assert INSTALL_LINE in _make(clone, "-n", target), "pyproject.toml changed: install again"
+
+
+def test_install_always_installs_and_writes_the_stamp(clone):
+    stamp = _make(clone, "-s", "print-install-stamp").strip()
+    (clone / stamp).touch()
+    out = _make(clone, "-n", "install")
+    assert INSTALL_LINE in out and f"touch {stamp}" in out
+
+
+def test_a_different_interpreter_gets_its_own_stamp(clone, tmp_path):
+    """A new virtual environment has another sys.prefix, so it installs again."""
+    mine = _make(clone, "-s", "print-install-stamp").strip()
+    venv_like = tmp_path / "fake-python"
+    venv_like.write_text('#!/bin/sh\nexec python3 -c "import hashlib; print(hashlib.sha1(b\'/elsewhere\')'
+                         '.hexdigest()[:12])"\n')
+    venv_like.chmod(0o755)
+    other = _make(clone, "-s", "print-install-stamp", f"PYTHON={venv_like}").strip()
+    assert other != mine and other.startswith(".install-")
+
+
+def test_stamp_is_git_ignored():
+    assert ".install-*.stamp" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_readme_setup_is_the_two_commands_and_ci_runs_the_test_command():
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("## Set up and test", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    commands = [ln.split("#", 1)[0].strip() for ln in block.strip().splitlines()]
+    assert commands == ["make verify", "make test"], commands
+    ci = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert "make install" in ci and "make test" in ci and "make verify" in ci
+    assert ci.index("make install") < ci.index("make test")
