@@ -92,7 +92,9 @@ def run_cell(cand: str, seed: int, ds, rec: dict) -> dict:
     out = {"candidate": cand, "seed": seed, "n_train": len(tr_rel), "n_val": len(va_rel)}
     if tdi_kw is not None:
         t0 = time.perf_counter()
-        rep = apply_tdi(model, torch.as_tensor(Xs), estimator="input", layers="first", seed=seed, **tdi_kw)[0]
+        # the treatment is applied below, the same way for every arm (apply_tdi(dynamics=...) does the same)
+        rep = apply_tdi(model, torch.as_tensor(Xs), estimator="input", layers="first", seed=seed,
+                        dynamics="train", **tdi_kw)[0]
         out["tdi_seconds"] = time.perf_counter() - t0
         target = rep.target_spectrum
     treat(first, how)
