@@ -84,3 +84,17 @@ def test_readme_setup_is_the_two_commands_and_ci_runs_the_test_command():
     ci = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text().splitlines()]
     assert "make install" in ci and "make test" in ci and "make verify" in ci
     assert ci.index("make install") < ci.index("make test")
+
+
+def test_torch_index_is_configurable_and_ci_stays_on_cpu(clone):
+    """Item 11: README says how to get the CPU-only and the CUDA build; CI uses neither GPU nor CUDA build."""
+    url = "file:///some/cpu/index"
+    out = _make(clone, "-n", "install", f"TORCH_INDEX_URL={url}")
+    assert re.search(r'pip install "torch==[0-9.]+"\s*\\?\s*--index-url ' + re.escape(url), out), out
+    assert "--index-url" not in _make(clone, "-n", "install"), "no index given: pip's own configuration"
+
+    setup = (ROOT / "README.md").read_text().split("## Set up and test", 1)[1].split("\n## ", 1)[0]
+    assert "--index-url https://download.pytorch.org/whl/cpu" in setup
+    assert re.search(r"^pip install torch==[0-9.]+ +# CUDA", setup, flags=re.M)
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert 'export CUDA_VISIBLE_DEVICES=""' in ci and "torch.version.cuda is None" in ci
