@@ -16,6 +16,8 @@ import time
 import numpy as np
 import torch
 
+from ssm_tdi._io import atomic_write_bytes
+
 
 def _plain(x):
     """JSON fallback for numpy / torch scalars and arrays."""
@@ -50,8 +52,8 @@ def main(argv=None) -> int:
     if args.json:
         payload = {"passed": n_fail == 0, "seconds": round(total, 2), "torch": torch.__version__,
                    "python": platform.python_version(), "rows": [r.to_dict() for r in rows]}
-        with open(args.json, "w") as f:
-            json.dump(payload, f, indent=1, default=_plain)
+        # atomic: a full disk or a size limit raises and leaves the previous results.json intact
+        atomic_write_bytes(args.json, (json.dumps(payload, indent=1, default=_plain) + "\n").encode())
         print(f"wrote {args.json}")
     return 1 if n_fail else 0
 
