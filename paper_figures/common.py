@@ -87,18 +87,10 @@ def parse_args(name: str, description: str, argv=None, extra=None) -> argparse.N
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are meant to be read by others
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """The project's one atomic writer (fsync, size check, rename; see ``ssm_tdi._io``)."""
+    from ssm_tdi._io import atomic_write_bytes as write
+
+    write(path, data)
 
 
 def _jsonable(x):

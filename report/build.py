@@ -30,7 +30,6 @@ import importlib.util
 import json
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REPORT_DIR = ROOT / "report"
 DEFAULT_OUT = REPORT_DIR / "_build"
 SMALL_ENV = "SSM_TDI_REPORT_SMALL"
+OUT_ENV = "SSM_TDI_REPORT_OUT"  # the output folder, told to the kernel so pages can link files relative to it
 # Cell tags understood by the renderer (set in the sources as ``# %% tags=["hide-input"]``).
 HIDE_INPUT_TAG = "hide-input"  # show the cell's output, not its code
 REMOVE_CELL_TAG = "remove-cell"  # run the cell, show nothing
@@ -78,18 +78,10 @@ class Outcome:
 
 # ----------------------------------------------------------------------------- helpers
 def atomic_write(path: Path, data: str) -> None:
-    """Write ``data`` (utf-8) to ``path`` through a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` (utf-8) to ``path`` with the project's one atomic writer (``ssm_tdi._io``)."""
+    from ssm_tdi._io import atomic_write_bytes
+
+    atomic_write_bytes(path, data.encode("utf-8"))
 
 
 def read_source(path):
@@ -302,6 +294,7 @@ def main(argv=None) -> int:
     sources = args.source or [REPORT_DIR / f"{n}.py" for n in (args.only or NOTEBOOKS)]
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    os.environ[OUT_ENV] = str(out)
 
     outcomes = []
     for src in sources:
