@@ -7,24 +7,32 @@ error in ``kernel_regression``, the C4 theory in ``learning_curves``, the induce
 kernel's eigen-decomposition in ``operators``, teachers and inputs in ``synthetic``,
 S_task estimators in ``spectra`` and TDI in ``tdi``).
 
-Setting (PAPER.md E1; choices marked "ours" are ours):
+Setting (docs/claims.md E1; choices marked "ours" are ours):
 
 * one channel (H = 1) DiagonalSSM, d_state N = 64 (32 complex modes), float64, ZOH,
   dt log-uniform in [1e-3, 1e-1] (the layer's defaults);
 * kernel K = layer.kernel(L)[0] normalised to sum_m K_m^2 = 1 (so every init has the same
   total power and the comparison is about where the power sits, not how much);
-* teacher y = beta^T u, beta = synthetic.band_limited_teacher(L, band) (||beta|| = 1), no
-  label noise; inputs white or AR(1) with rho = 0.8 ("colored");
-* readout: ridge regression on all L outputs T u, ridge RIDGE (sum-of-squares convention),
-  error = the exact generalisation error kernel_regression.readout_error (input_cov for
-  colored input); theory: learning_curves.predict with the eigenvalues and target powers
-  a_r^2 = (v_r . W^T beta)^2 of operators.induced_kernel_eig(K, input_cov), same ridge;
+* teacher y = beta^T u + sigma e, beta = synthetic.band_limited_teacher(L, band) (||beta|| = 1),
+  label noise at a stated SNR = beta^T Sigma beta / sigma^2 (synthetic.noise_std_for_snr;
+  SNR = inf is the noise-free limit); inputs white or AR(1) with rho = 0.8 ("colored");
+* readout: ridge regression on all L outputs T u (sum-of-squares convention), the ridge either
+  chosen per kernel and per training set by closed-form leave-one-out on that training set alone
+  (kernel_regression.select_ridge over kernel_regression.ridge_grid) or fixed at RIDGE (the
+  earlier set-up, kept as the noise-free limit); error = the exact generalisation error against
+  the teacher, kernel_regression.readout_error (input_cov for colored input); theory:
+  learning_curves.predict with the eigenvalues and target powers a_r^2 = (v_r . W^T beta)^2 of
+  operators.induced_kernel_eig(K, input_cov), the same ridge (the one CV chose for that trial
+  and P) and the same noise sigma;
 * freqbias needs its alpha (Yu et al. tune it per task); we use FREQBIAS_ALPHA (ours);
 * TDI starts from the trial's s4d-lin layer (same seed as the s4d-lin baseline, so the
-  comparison is paired) and matches S_task estimated from that trial's training data.
+  comparison is paired) and matches S_task estimated from that trial's P training pairs: two
+  arms, "tdi-input" (the label-free input spectrum, what a user without a target spectrum has)
+  and "tdi-transfer" (the labelled cross-spectral estimate |G|^2 P_u from the same noisy pairs).
 
 Seeds: every trial has one generator ``torch.Generator().manual_seed(seed * 1000 + trial)``;
-the seeds of its streams (teacher, inputs, SSM init) are drawn from it in a fixed order.
+the seeds of its streams (teacher, inputs, SSM init, label noise) are drawn from it in a fixed
+order (the first three are the same whether or not the noise seed is drawn).
 """
 
 from __future__ import annotations
@@ -57,6 +65,13 @@ __all__ = [
     "tdi_kernel",
     "sim_error",
     "theory_error",
+    "noise_std",
+    "noisy_targets",
+    "cv_error",
+    "theory_errors",
+    "TDI_ARMS",
+    "arm_kernel",
+    "samples_saved",
     "paired_ratio",
     "STYLE",
     "tdi_available",
@@ -83,7 +98,12 @@ STYLE = {
     "tdi-fast": dict(color="#d62728", label="TDI fast (|G|^2 P_u)"),
     "tdi-gradient": dict(color="#ff7f0e", label="TDI gradient (|G|^2 P_u)"),
     "tdi-fast-gain": dict(color="#2ca02c", label="TDI fast (|G|^2)"),
+    "tdi-input": dict(color="#2ca02c", label="TDI, input spectrum (label-free)"),
+    "tdi-transfer": dict(color="#d62728", label="TDI, transfer estimate (labelled)"),
 }
+
+#: The two TDI arms of E1: the estimator each one feeds tdi_init (fast method).
+TDI_ARMS = {"tdi-input": "input", "tdi-transfer": "transfer"}
 
 
 # ---------------------------------------------------------------------------- inputs / seeds
@@ -224,11 +244,74 @@ def sim_error(K, X, y, beta, inp: InputModel, ridge: float = RIDGE) -> float:
     return kernel_regression.readout_error(K, X, y, beta, ridge=ridge, input_cov=inp.cov)
 
 
-def theory_error(K, beta, inp: InputModel, P, ridge: float = RIDGE):
-    """C4 prediction E_g(P) for kernel K, teacher beta and the input model."""
+def theory_error(K, beta, inp: InputModel, P, ridge: float = RIDGE, noise: float = 0.0):
+    """C4 prediction E_g(P) for kernel K, teacher beta, the input model, ridge and label-noise std."""
     eta, V, W = operators.induced_kernel_eig(K, input_cov=inp.cov)
     a2 = (V.T @ (W.T @ beta.to(DTYPE))).square()
-    return learning_curves.predict(eta, a2, P, ridge=ridge)
+    return learning_curves.predict(eta, a2, P, ridge=ridge, noise=noise)
+
+
+def theory_errors(K, beta, inp: InputModel, Ps, ridges, noise: float = 0.0) -> np.ndarray:
+    """C4 prediction at each (P, ridge) pair (one ridge per P, e.g. the one CV chose); one eigen-decomposition."""
+    eta, V, W = operators.induced_kernel_eig(K, input_cov=inp.cov)
+    a2 = (V.T @ (W.T @ beta.to(DTYPE))).square()
+    return np.array([learning_curves.predict(eta, a2, float(P), ridge=float(r), noise=noise)
+                     for P, r in zip(Ps, ridges, strict=True)])
+
+
+def noise_std(beta, inp: InputModel, snr: float) -> float:
+    """Label-noise std for the stated SNR = beta^T Sigma beta / sigma^2 (inf: no noise)."""
+    return synthetic.noise_std_for_snr(beta, snr, input_cov=inp.cov)
+
+
+def noisy_targets(beta, X, sigma: float, seed_noise: int) -> torch.Tensor:
+    """y = X beta + sigma e with e from its own seed: the same e for every init (paired) and every
+    prefix X[:P] (nested), scaled by sigma for each noise level."""
+    return synthetic.teacher_targets(beta, X, noise=sigma, generator=torch.Generator().manual_seed(seed_noise))
+
+
+def cv_error(K, X, y, beta, inp: InputModel) -> tuple[float, float, bool]:
+    """Exact error of the readout whose ridge leave-one-out chose on (X, y) alone; returns
+    (error, ridge, whether the choice sits at an end of the grid)."""
+    Phi = kernel_regression.ssm_features(K, X)
+    grid = kernel_regression.ridge_grid(Phi)
+    choice = kernel_regression.select_ridge(Phi, y, grid, "loo")
+    err = kernel_regression.readout_error(K, X, y, beta, ridge=choice.ridge, input_cov=inp.cov)
+    return err, choice.ridge, choice.index in (0, len(grid) - 1)
+
+
+def arm_kernel(arm: str, X, y, L: int, seed: int):
+    """Normalised kernel of a TDI arm ("tdi-input" or "tdi-transfer") fit on the pairs (X, y)."""
+    if arm not in TDI_ARMS:
+        raise ValueError(f"arm: expected one of {tuple(TDI_ARMS)}, got {arm!r}")
+    S = task_spectrum(X, None if arm == "tdi-input" else y, TDI_ARMS[arm], "power")
+    return tdi_kernel(S, L, seed, "fast")
+
+
+def samples_saved(Ps, err_default, err_tdi, target: float, n_boot: int = 2000, seed: int = 0, level=0.95):
+    """Samples each init needs to reach ``target`` (mean curve over trials, learning_curves.samples_to_reach)
+    and their ratio default / TDI with a paired percentile-bootstrap interval over trials.
+
+    err_default, err_tdi: ``(trials, len(Ps))``. Returns dict(P_default, P_tdi, ratio, lo, hi); a ratio
+    with P_default = inf is a lower bound (the default never reaches the target on the grid)."""
+    Ps = np.asarray(Ps, float)
+    a, b = np.asarray(err_default, float), np.asarray(err_tdi, float)
+
+    def reach(x):
+        return learning_curves.samples_to_reach(Ps, x.mean(0), target)
+
+    def ratio(pd, pt):
+        return np.inf if np.isinf(pd) and np.isfinite(pt) else (np.nan if np.isinf(pt) else pd / pt)
+
+    pd, pt = reach(a), reach(b)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, a.shape[0], size=(n_boot, a.shape[0]))
+    boot = np.array([ratio(reach(a[i]), reach(b[i])) for i in idx])
+    boot = boot[~np.isnan(boot)]  # resamples where TDI never reaches the target have no ratio
+    q = (1 - level) / 2
+    lo, hi = (np.quantile(boot, [q, 1 - q], method="inverted_cdf") if boot.size else (np.nan, np.nan))
+    return {"P_default": pd, "P_tdi": pt, "ratio": ratio(pd, pt), "lo": float(lo), "hi": float(hi),
+            "boot_valid": int(boot.size), "n_boot": n_boot}
 
 
 def paired_ratio(num, den, axis=0, level=0.95):
