@@ -109,7 +109,7 @@ def test_version_and_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["init", "--help"])
     text = capsys.readouterr().out
-    for term in ("aliased", "kernel |cos|", "residue ratio", "max|lam|", "reverted"):
+    for term in ("aliased", "kernel |cos|", "residue ratio", "max|lam|", "reverted", "effective rank"):
         assert term in text
 
 
