@@ -17,11 +17,14 @@
 # script. This page collects every summary found under `paper_figures/output/quick`, the committed profile (sub-folders
 # included, so result sets added later appear without changes here) and shows each with its
 # figure. Nothing on this page is recomputed; it only displays what the scripts wrote. Long
-# tables of key numbers are folded: click to open them.
+# tables of key numbers are folded: click to open them; click a figure for its full-size file.
+# The claim labels (C1-C6, E1-E3, Q1-Q3) are those of `docs/claims.md`.
 
 # %% tags=["hide-input"]
 import html
 import json
+import os
+from pathlib import Path
 
 from IPython.display import HTML, Markdown, display
 
@@ -29,7 +32,8 @@ from report import ROOT, figure, fmt, table
 
 OUT = ROOT / "paper_figures" / "output" / "quick"  # the committed profile (paper_figures.common.COMMITTED_PROFILE)
 STANDARD = ("name", "title", "claim", "command", "profile", "device", "seconds", "key_numbers", "reading",
-            "python", "torch")
+            "python", "torch", "platform")
+PAGE_DIR = Path(os.environ.get("SSM_TDI_REPORT_OUT", ROOT / "report" / "_build"))  # where this page is written
 try:  # the results page's section order; names it does not list follow alphabetically
     from paper_figures.results_page import ORDER
 except ImportError:
@@ -68,29 +72,56 @@ summaries.sort(key=order_key)
 display(Markdown(f"**{len(summaries)} summaries** found under `{OUT.relative_to(ROOT)}`"
                  + (f", **{len(broken)} unreadable** (listed at the end)." if broken else ".")))
 cells = ["figure", "title", "profile", "device", "seconds", "key numbers"]
+LEFT = "<td style='text-align:left'>"
 rows_html = "".join(
-    f"<tr><td><a href='#{html.escape(anchor(s))}'>{html.escape(figure_id(s))}</a></td>"
-    + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in (s["title"], s.get("profile", "?"), s.get("device", "?"),
-                                                          s.get("seconds", "?"), len(s["key_numbers"])))
+    f"<tr>{LEFT}<a href='#{html.escape(anchor(s))}'>{html.escape(figure_id(s))}</a></td>"
+    + "".join(f"{LEFT}{html.escape(fmt(v))}</td>" for v in (s["title"], s.get("profile", "?"), s.get("device", "?"),
+                                                           s.get("seconds", "?"), len(s["key_numbers"])))
     + "</tr>" for s in summaries)
-HTML("<table><thead><tr>" + "".join(f"<th style='text-align:left'>{c}</th>" for c in cells)
-     + f"</tr></thead><tbody>{rows_html}</tbody></table>")
+display(HTML("<table><thead><tr>" + "".join(f"<th style='text-align:left'>{c}</th>" for c in cells)
+             + f"</tr></thead><tbody>{rows_html}</tbody></table>"))
+
+# %% [markdown]
+# ## Platform
+#
+# Each summary records the machine and library versions that produced it (`platform`); they are
+# shown here once, not under every figure. Figures made on another platform name it in their section.
+
+# %% tags=["hide-input"]
+def platform_text(p):
+    """A platform dict as one readable line per field (lists joined)."""
+    if not isinstance(p, dict):
+        return [("platform", fmt(p))]
+    return [(k, ", ".join(map(str, v)) if isinstance(v, list) else fmt(v)) for k, v in p.items()]
+
+
+platforms = {}  # canonical JSON of a platform -> the figure ids produced on it
+for s in summaries:
+    platforms.setdefault(json.dumps(s.get("platform"), sort_keys=True), []).append(figure_id(s))
+platform_label = {key: f"platform {chr(ord('A') + i)}" for i, key in enumerate(platforms)}
+for key, ids in platforms.items():
+    p = json.loads(key)
+    who = ("every figure was made on" if len(platforms) == 1
+           else f"{platform_label[key]}, for " + ", ".join(ids))
+    rows = "".join(f"<tr>{LEFT}{html.escape(k)}</td>{LEFT}{html.escape(v)}</td></tr>" for k, v in platform_text(p))
+    display(HTML(f"<p><b>{html.escape(who)}</b></p><table><tbody>{rows}</tbody></table>"
+                 if p is not None else f"<p><b>{html.escape(who)}</b>: no platform recorded.</p>"))
 
 
 # %% tags=["hide-input"]
 def show(s):
     """One section: title, claim, command, figure, key numbers, reading, any extra fields."""
     rel = s["_path"].relative_to(OUT)
-    e = {k: html.escape(fmt(s.get(k, "?"))) for k in ("claim", "command", "profile", "device", "seconds", "python",
-                                                       "torch")}
+    e = {k: html.escape(fmt(s.get(k, "?"))) for k in ("claim", "command", "profile", "device", "seconds")}
+    where = "" if len(platforms) == 1 else f"; {platform_label[json.dumps(s.get('platform'), sort_keys=True)]}"
     display(HTML(f"<h2 id='{html.escape(anchor(s))}'>{html.escape(s['title'])}</h2>"
                  f"<p><b>Claim tested.</b> {e['claim']}</p>"
                  f"<p><b>Command.</b> <code>{e['command']}</code> (profile <code>{e['profile']}</code>, device "
-                 f"{e['device']}, {e['seconds']} s; python {e['python']}, torch {e['torch']}). "
+                 f"{e['device']}, {e['seconds']} s{html.escape(where)}). "
                  f"Summary: <code>{html.escape(str(rel))}</code></p>"))
     png = s["_path"].with_name(s["_path"].name.removesuffix(".summary.json") + ".png")
     if png.is_file():
-        display(figure(png, width=1150))
+        display(figure(png, width=1150, link=os.path.relpath(png, PAGE_DIR)))
     else:
         display(HTML(f"<p style='color:#b00'>No figure next to the summary (expected {html.escape(png.name)}).</p>"))
     rows = [{"key number": k, "value": v} for k, v in s["key_numbers"].items()]
