@@ -1,0 +1,70 @@
+"""The issue-11 study engine (paper_figures/tdi_study.py): budget, plan, statistics, cell locks.
+
+The figure scripts themselves run end to end in tests/test_figures_smoke.py; here the pieces whose
+numbers enter the table are checked against independent computations."""
+
+import os
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from paper_figures import tdi_study as ts
+
+
+@pytest.mark.parametrize("n, batch, steps, floor, want", [(70, 128, 200, 10, 200), (30, 16, 80, 10, 40),
+                                                          (1352, 128, 200, 10, 19), (1352, 128, 50, 10, 10)])
+def test_step_budget_does_not_shrink_with_n(n, batch, steps, floor, want):
+    ep = ts.epochs_for(n, batch, steps, floor)
+    assert ep == want
+    assert ep * -(-n // batch) >= steps  # at least the budget of optimizer steps
+
+
+def test_holm_matches_the_step_down_definition():
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.02, 0.03, 0.06, 0.06
+    assert ts.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert ts.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_paired_matches_scipy():
+    rng = np.random.default_rng(0)
+    a = {s: float(v) for s, v in enumerate(rng.normal(0.8, 0.05, 10))}
+    b = {s: a[s] - float(d) for s, d in enumerate(rng.normal(0.02, 0.03, 10))}
+    b[10] = 0.5  # a seed only one side has is ignored
+    r = ts.paired(a, b)
+    d = np.array([a[s] - b[s] for s in range(10)])
+    assert r["n"] == 10 and r["diff"] == pytest.approx(d.mean())
+    assert r["p"] == pytest.approx(stats.ttest_rel([a[s] for s in range(10)], [b[s] for s in range(10)]).pvalue)
+    lo, hi = stats.t.interval(0.95, 9, loc=d.mean(), scale=stats.sem(d))
+    assert r["ci95"] == pytest.approx((hi - lo) / 2)
+    assert ts.paired({0: 1.0}, {0: 0.5}) is None
+
+
+def test_plan_is_seed_major_and_respects_limits():
+    cfg = ts.load_config()
+    specs = ts.plan(cfg, "quick")
+    acsf = [s for s in specs if s["name"] == "ACSF1"]
+    lim = cfg["profiles"]["quick"]["limits"]["ACSF1"]
+    assert {s["variant"] for s in acsf} == set(lim["variants"])
+    assert all(s["budget"]["steps"] == lim["steps"] for s in acsf)
+    assert all(c <= lim["steps"] for c in acsf[0]["budget"]["checkpoints"])
+    digits = [s["seed"] for s in specs if s["name"] == "digits"]
+    assert digits == sorted(digits)  # every variant of seed k before any of seed k + 1
+    assert len({ts.cell_key(s) for s in specs}) == len(specs)
+
+
+def test_every_variant_spells_out_its_options():
+    keys = {k for kw, _ in ts.VARIANTS.values() if kw is not None for k in kw}
+    for name, (kw, _) in ts.VARIANTS.items():
+        assert kw is None or set(kw) == keys, name
+        assert name in ts.LABELS
+
+
+def test_cell_lock_is_exclusive_and_stale_locks_are_taken(tmp_path):
+    cell = tmp_path / "a" / "cell.json"
+    assert ts._claim(cell)
+    assert not ts._claim(cell)  # held by this (live) process
+    cell.with_suffix(".lock").write_text("999999999")  # a pid that does not exist
+    assert ts._claim(cell)
+    assert cell.with_suffix(".lock").read_text() == str(os.getpid())
