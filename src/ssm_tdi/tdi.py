@@ -800,10 +800,20 @@ def _layer_input(model, stream: list, idx: int) -> torch.Tensor:
     return torch.cat([model.blocks[idx].ssm_input(h, m).to("cpu", torch.float64) for h, m in stream])
 
 
-def _layer_input_spectrum(est, U: torch.Tensor, mask, centre: bool, L: int) -> tuple[torch.Tensor, float, list]:
+def _input_dc_share(U: torch.Tensor) -> float:
+    """``diagnostics.dc_share`` of the channel-mean periodogram of U (n, L, d), without an FFT.
+
+    By Parseval the two-sided periodogram of one sequence sums to sum_t u_t^2, and its DC bin is
+    (sum_t u_t)^2 / L, so the share is mean_{i,c} (sum_t u)^2 / L over mean_{i,c} sum_t u^2 (tested against
+    the FFT route). NaN for an all-zero input.
+    """
+    total = float(U.square().sum(1).mean())
+    return float(U.sum(1).square().mean()) / U.shape[1] / total if total > 0 else float("nan")
+
+
+def _layer_input_spectrum(est, U: torch.Tensor, mask, centre: bool) -> tuple[torch.Tensor, float, list]:
     """(S of the layer input, its DC share before centring, notes)."""
-    raw = spectra.input_spectrum(U, reduce="mean")
-    dc = diagnostics.dc_share(raw, L) if bool((raw > 0).any()) else float("nan")
+    dc = _input_dc_share(U)
     if not centre:
         return est(U), dc, []
     S = est(_centre(U, mask))
@@ -1072,7 +1082,7 @@ def _first_spectrum(model, data: _Data, est, src: str, centre: bool, per_channel
             U = _layer_input(model, _stream_start(model, data.X, data.mask), 0)
         finally:
             model.train(was)
-        return _layer_input_spectrum(est, U, data.mask, centre, data.L)
+        return _layer_input_spectrum(est, U, data.mask, centre)
     Xd = data.X.detach().to("cpu", torch.float64)
     Xd = Xd.unsqueeze(-1) if Xd.dim() == 2 else Xd
     if data.mask is not None:
@@ -1080,8 +1090,7 @@ def _first_spectrum(model, data: _Data, est, src: str, centre: bool, per_channel
     if per_channel and Xd.shape[-1] != d_model:
         raise ValueError(f"per_channel: the data has {Xd.shape[-1]} channels but the SSM layers have {d_model}; "
                          "use spectrum_source='layer-input' or per_channel=False")
-    raw = spectra.input_spectrum(Xd, reduce="mean")
-    return est(Xd), diagnostics.dc_share(raw, data.L) if bool((raw > 0).any()) else float("nan"), []
+    return est(Xd), _input_dc_share(Xd), []
 
 
 def _per_layer(model, data: _Data, est, fit, centre: bool) -> list[TDIReport]:
@@ -1094,7 +1103,7 @@ def _per_layer(model, data: _Data, est, fit, centre: bool) -> list[TDIReport]:
         for idx in range(len(model.ssm_layers)):
             if idx:
                 stream = _stream_advance(model, stream, idx - 1)  # block idx-1 already carries its TDI
-            S, dc, notes = _layer_input_spectrum(est, _layer_input(model, stream, idx), data.mask, centre, data.L)
+            S, dc, notes = _layer_input_spectrum(est, _layer_input(model, stream, idx), data.mask, centre)
             reports.append(fit(idx, S, "spectrum of the layer's own input", dc, notes))
     finally:
         model.train(was)
