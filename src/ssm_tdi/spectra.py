@@ -399,7 +399,11 @@ def discriminative_spectrum(
     where the power kinds give R ~ 0 by the symmetry above) and unaligned oscillatory events (where
     the coefficient kind gives noise); the maximum sees both. Its cost is a higher noise floor: for
     K classes without signal each ratio has mean about (K - 1)/(n - 1) and the maximum of two is
-    larger by up to their spread. ``"coefficient"`` reproduces earlier results exactly.
+    larger by up to their spread. ``"coefficient"`` reproduces earlier results exactly. Measured on the
+    training splits (mean R over bins, channel-averaged, against the mean of 5 label permutations):
+    ACSF1 coefficient 0.103 (null 0.091: noise) vs log-power 0.725 (null 0.088); BasicMotions 0.080
+    (null 0.078) vs 0.260 (0.087); the aligned sets go the other way, digits 0.295 vs 0.228 (nulls
+    0.007), ItalyPowerDemand 0.123 vs 0.071 (0.018 / 0.014); combined 0.725, 0.268, 0.304, 0.150.
 
     Conventions: a class with one sample contributes its deviation to ``between`` and nothing to
     ``within`` (allowed; with few samples per class R is biased upward, by about (K - 1)/(n - 1)
