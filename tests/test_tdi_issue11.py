@@ -145,6 +145,18 @@ def test_per_layer_matches_each_layer_to_its_centred_input():
     assert all(0 <= r.input_dc_share <= 1 for r in reps)
 
 
+def test_layer_input_spectra_use_at_most_max_layer_samples_sequences():
+    X = _two_tone(n=20, L=32)
+    model = DeepSSM(1, 2, d_model=4, d_state=8, n_layers=1, seed=0)
+    rep = apply_tdi(model, X, spectrum_source="layer-input", max_layer_samples=5, seed=2, refine_steps=3,
+                    dynamics="train")[0]
+    keep = torch.randperm(20, generator=torch.Generator().manual_seed(2))[:5].sort().values
+    m0 = DeepSSM(1, 2, d_model=4, d_state=8, n_layers=1, seed=0)  # the same weights as model before TDI
+    U = m0.layer_inputs(X[keep].unsqueeze(-1))[0].double()
+    expect = spectra.input_spectrum(U - U.mean(1, keepdim=True), reduce="mean")
+    assert torch.allclose(rep.target_spectrum, expect, rtol=1e-5, atol=1e-12 * float(expect.max()))
+
+
 # ----------------------------------------------------------------------------- target shaping and banks
 def test_shaping_options_fit_the_shaped_target():
     S = band_mask(64, "mid") + 1e-3
@@ -218,7 +230,8 @@ def test_bands_need_one_shared_spectrum():
                                                       "spectrum_source"),
     ({"source": "data", "spectrum_source": "data"}, "source, spectrum_source"), ({"source": "input"}, "source"),
     ({"centre": "yes"}, "centre"), ({"dynamics": "thaw"}, "dynamics"), ({"dynamics": 0.0}, "dynamics"),
-    ({"dynamics": float("inf")}, "dynamics"),
+    ({"dynamics": float("inf")}, "dynamics"), ({"max_layer_samples": 0}, "max_layer_samples"),
+    ({"max_layer_samples": 2.5}, "max_layer_samples"),
 ])
 def test_apply_tdi_bad_new_options(kw, name):
     model = DeepSSM(1, 2, d_model=4, d_state=8, n_layers=2, seed=0)

@@ -906,15 +906,19 @@ def _check_data(model, X, y, labels, mask, estimator, segments, max_samples, see
         mt = _array(mask, "mask", integer=True)
         if mt.dtype != torch.bool or tuple(mt.shape) != (n, L):
             raise ValueError(f"mask: expected a boolean tensor of shape ({n}, {L}), got {mt.dtype} {tuple(mt.shape)}")
-    if max_samples is not None and n > int(max_samples):
-        keep = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))[: int(max_samples)].sort().values
-        Xt, n = Xt[keep], int(max_samples)
-        yt = yt[keep] if yt is not None else None
-        lab = lab[keep.numpy()] if lab is not None else None
-        mt = mt[keep] if mt is not None else None
     if yt is not None and mt is not None:  # padded positions carry no target either
         yt = yt * (mt if yt.dim() == 2 else mt.unsqueeze(-1)).to(yt.dtype)
-    return _Data(Xt, yt, lab, mt, n, L, tokens)
+    return _subsample(_Data(Xt, yt, lab, mt, n, L, tokens), max_samples, seed)
+
+
+def _subsample(data: _Data, k: int | None, seed: int) -> _Data:
+    """At most k sequences of ``data``: a seeded random subset in the original order (all of them if n <= k)."""
+    if k is None or data.n <= k:
+        return data
+    keep = torch.randperm(data.n, generator=torch.Generator().manual_seed(int(seed)))[:k].sort().values
+    return _Data(data.X[keep], None if data.y is None else data.y[keep],
+                 None if data.labels is None else data.labels[keep.numpy()],
+                 None if data.mask is None else data.mask[keep], k, data.L, data.tokens)
 
 
 def _resolve_source(source, spectrum_source, layers: str, tokens: bool) -> str:
@@ -976,6 +980,7 @@ def apply_tdi(
     segments: int | None = None,
     detrend: bool = False,
     max_samples: int | None = 512,
+    max_layer_samples: int | None = 128,
     seed: int = 0,
     **kw,
 ) -> list[TDIReport]:
@@ -1028,6 +1033,10 @@ def apply_tdi(
             estimates are interpolated back to the length-L grid.
         max_samples: at most this many training sequences (a seeded random subset) are used
             to estimate spectra (None: all).
+        max_layer_samples: of those, at most this many (seeded) are run through the model for a
+            layer-input spectrum (None: all). Default 128: every one of the d_model channels of a layer input
+            is a periodogram too (128 x 64 of them at d_model 64), and propagating 512 sequences through the
+            trunk made per-layer TDI cost most of an epoch (issue 14).
 
     Returns:
         list of :class:`TDIReport`, one per initialized layer (``layer_index``, ``estimator``, ``target``,
@@ -1040,11 +1049,15 @@ def apply_tdi(
     seed = check_seed(seed)
     if max_samples is not None:
         max_samples = check_int(max_samples, "max_samples")
+    if max_layer_samples is not None:
+        max_layer_samples = check_int(max_layer_samples, "max_layer_samples")
     if not isinstance(centre, bool):
         raise ValueError(f"centre: expected True or False, got {centre!r}")
     dynamics = _check_dynamics(dynamics)
     data = _check_data(model, X, y, labels, mask, estimator, segments, max_samples, seed)
     src = _resolve_source(source, spectrum_source, layers, data.tokens)
+    if src == "layer-input":  # sequences propagated through the model: fewer (see max_layer_samples)
+        data = _subsample(data, max_layer_samples, seed)
 
     def est(U):
         return _estimate(estimator, U, data.y, data.labels, segments=segments, detrend=detrend,
