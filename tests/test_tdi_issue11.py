@@ -228,7 +228,8 @@ def test_bands_need_one_shared_spectrum():
 @pytest.mark.parametrize("kw, name", [
     ({"spectrum_source": "raw"}, "spectrum_source"), ({"spectrum_source": "data", "layers": "per-layer"},
                                                       "spectrum_source"),
-    ({"source": "data", "spectrum_source": "data"}, "source, spectrum_source"), ({"source": "input"}, "source"),
+    ({"source": "layer", "spectrum_source": "data"}, "source, spectrum_source"), ({"source": "input"}, "source"),
+    ({"source": None}, "source"),
     ({"centre": "yes"}, "centre"), ({"dynamics": "thaw"}, "dynamics"), ({"dynamics": 0.0}, "dynamics"),
     ({"dynamics": float("inf")}, "dynamics"), ({"max_layer_samples": 0}, "max_layer_samples"),
     ({"max_layer_samples": 2.5}, "max_layer_samples"),

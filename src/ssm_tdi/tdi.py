@@ -922,16 +922,17 @@ def _subsample(data: _Data, k: int | None, seed: int) -> _Data:
 
 
 def _resolve_source(source, spectrum_source, layers: str, tokens: bool) -> str:
-    """The spectrum source of apply_tdi ("data" or "layer-input"); ``source`` is the pre-issue-11 alias."""
-    if source is not None and spectrum_source is not None:
-        raise ValueError("source, spectrum_source: give at most one (source is the old name)")
-    if source is not None:
-        if not isinstance(source, str) or source not in ("data", "layer"):
-            raise ValueError(f"source: expected one of ('data', 'layer'), got {source!r}")
-        # old behaviour: per-layer TDI always used the layer inputs, whatever source said
-        return "layer-input" if source == "layer" or layers == "per-layer" or tokens else "data"
+    """The spectrum source of apply_tdi ("data" or "layer-input"); ``source`` is the pre-issue-11 name.
+
+    ``spectrum_source`` wins when given (then ``source`` must stay at its default "data"); otherwise the old
+    behaviour: "layer" -> the layer input, and per-layer TDI and token models always use the layer inputs.
+    """
+    if not isinstance(source, str) or source not in ("data", "layer"):
+        raise ValueError(f"source: expected one of ('data', 'layer'), got {source!r}")
     if spectrum_source is None:
-        return "layer-input" if layers == "per-layer" or tokens else "data"
+        return "layer-input" if source == "layer" or layers == "per-layer" or tokens else "data"
+    if source != "data":
+        raise ValueError("source, spectrum_source: give at most one (source is the old name)")
     if not isinstance(spectrum_source, str) or spectrum_source not in SPECTRUM_SOURCES:
         raise ValueError(f"spectrum_source: expected one of {SPECTRUM_SOURCES}, got {spectrum_source!r}")
     if spectrum_source == "data" and layers == "per-layer":
@@ -975,7 +976,7 @@ def apply_tdi(
     spectrum_source: str | None = None,
     centre: bool = True,
     dynamics="freeze",
-    source: str | None = None,
+    source: str = "data",
     per_channel: bool = False,
     segments: int | None = None,
     detrend: bool = False,
@@ -1028,7 +1029,8 @@ def apply_tdi(
         method, **kw: passed to :func:`tdi_init` (e.g. diversity, refine_steps, gamma, bank, default_fraction).
         mask: optional bool (n, L), True at valid positions (padding is zeroed before estimating).
         spectrum_source, centre, dynamics: see above.
-        source: the pre-issue-11 name: ``"data"`` or ``"layer"`` (= ``"layer-input"``; ignored by per-layer).
+        source: the pre-issue-11 name: ``"data"`` (default) or ``"layer"`` (= ``"layer-input"``); ignored by
+            per-layer TDI; ``spectrum_source``, when given, takes precedence (with source left at "data").
         segments, detrend: Welch segment length and mean removal for the estimators; Welch
             estimates are interpolated back to the length-L grid.
         max_samples: at most this many training sequences (a seeded random subset) are used
