@@ -95,7 +95,7 @@ def test_alpha_for_freqbias(tmp_path, seqs, capsys):
     base = ["init", str(tmp_path / "x.npy"), "--d-model", "2", "--d-state", "4", "--quiet",
             "--out", str(tmp_path / "p.pt")]
     assert cli.main([*base, "--base-init", "freqbias"]) == 2
-    assert "error: --alpha:" in _err(capsys)
+    assert "error: --base-init, --alpha: freqbias needs --alpha" in _err(capsys)
     assert cli.main([*base, "--alpha", "4"]) == 2
     assert "--alpha: only for --base-init freqbias" in _err(capsys)
     assert cli.main([*base, "--base-init", "freqbias", "--alpha", "4"]) == 0

@@ -419,7 +419,7 @@ def _layer_kwargs(args) -> dict:
         raise CLIError(f"--alpha: only for --base-init freqbias, got --base-init {args.base_init}")
     if args.base_init == "freqbias":
         if args.alpha is None:
-            raise CLIError("--alpha: --base-init freqbias needs --alpha (A_n = -1/2 + i alpha pi n; alpha = 1 is "
+            raise CLIError("--base-init, --alpha: freqbias needs --alpha (A_n = -1/2 + i alpha pi n; alpha = 1 is "
                            "S4D-Lin; Yu et al. tune it per task, the study uses 4)")
         return {"alpha": args.alpha}
     return {}
