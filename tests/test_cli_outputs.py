@@ -129,22 +129,40 @@ def test_an_output_set_is_all_or_nothing(data, monkeypatch, capsys):
 
 
 # ----------------------------------------------------------------------------- item 4: special files
+def _private_null(d):
+    """A character device like /dev/null (1, 3) inside the test directory: a regression must never be
+    able to replace the machine's own /dev/null (as root the old CLI did exactly that)."""
+    node = d / "null"
+    try:
+        os.mknod(node, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except (PermissionError, OSError):
+        pytest.skip("cannot create a character device here (needs CAP_MKNOD)")
+    return node
+
+
 def test_special_files_are_never_replaced(data, capsys):
+    null = _private_null(data)
     fifo = data / "fifo"
     os.mkfifo(fifo)
     r, w = os.pipe()
     try:
-        targets = ["/dev/null", str(fifo), f"/proc/self/fd/{w}", str(data), str(data / "results") + "/"]
+        targets = [str(null), str(fifo), f"/proc/self/fd/{w}", str(data), str(data / "results") + "/"]
         for target in targets:
             assert cli.main(["spectrum", str(data / "x.npy"), "--out", target]) == 2, target
             err = capsys.readouterr().err
             assert err.count("\n") == 1 and "error: --out:" in err, (target, err)
-        assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+        assert stat.S_ISCHR(os.stat(null).st_mode)
         assert stat.S_ISFIFO(os.stat(fifo).st_mode) and stat.S_ISFIFO(os.fstat(w).st_mode)
         assert not (data / "results").exists()
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_dev_null_is_refused_by_the_path_check():
+    """The machine's /dev/null itself, through the check alone (nothing is written even if it regressed)."""
+    with pytest.raises(_io.OutputPathError, match="character device"):
+        _io.check_output_path("/dev/null")
 
 
 def test_a_link_to_a_regular_file_replaces_the_file_and_keeps_the_link(data):
