@@ -270,14 +270,24 @@ def noisy_targets(beta, X, sigma: float, seed_noise: int) -> torch.Tensor:
     return synthetic.teacher_targets(beta, X, noise=sigma, generator=torch.Generator().manual_seed(seed_noise))
 
 
+#: A choice at an end of the ridge grid counts as cut off by the grid when the leave-one-out error
+#: there is still more than this fraction below its neighbour's (a quarter decade away). At either
+#: end the curve usually lies flat (ridge -> 0: the minimum-norm interpolant; ridge -> inf: the zero
+#: predictor), and a flat end means a wider grid would not choose differently.
+GRID_CUTOFF_SLOPE = 0.01
+
+
 def cv_error(K, X, y, beta, inp: InputModel) -> tuple[float, float, bool]:
     """Exact error of the readout whose ridge leave-one-out chose on (X, y) alone; returns
-    (error, ridge, whether the choice sits at an end of the grid)."""
+    (error, ridge, whether the grid cut the choice off: see GRID_CUTOFF_SLOPE)."""
     Phi = kernel_regression.ssm_features(K, X)
     grid = kernel_regression.ridge_grid(Phi)
     choice = kernel_regression.select_ridge(Phi, y, grid, "loo")
     err = kernel_regression.readout_error(K, X, y, beta, ridge=choice.ridge, input_cov=inp.cov)
-    return err, choice.ridge, choice.index in (0, len(grid) - 1)
+    i, sc = choice.index, choice.scores
+    nb = 1 if i == 0 else (len(grid) - 2 if i == len(grid) - 1 else None)
+    cut = nb is not None and bool(sc[i] < (1 - GRID_CUTOFF_SLOPE) * sc[nb])
+    return err, choice.ridge, cut
 
 
 def arm_kernel(arm: str, X, y, L: int, seed: int):
