@@ -1,4 +1,4 @@
-"""Figure (referee's question a): does TDI's initial alignment persist when every parameter is trained?
+"""Figure (question Q1 of docs/claims.md): does TDI's initial alignment persist when every parameter is trained?
 
 E2 runs (``paper_figures/e2.py``: one single-channel DiagonalSSM + linear readout of its L outputs, all SSM
 parameters and the readout trained by full-batch Adam for a fixed number of steps, D = 0 fixed, initial
@@ -79,6 +79,9 @@ COMMON = {
 # (L_spec = 2 - 2 cos, so L_spec <= 0.1 means cosine similarity >= 0.95 with the oracle spectrum: a ratio
 # alone would call 0.01 -> 0.05 "lost").
 LS = {0: "-", 1: "--", 2: ":"}
+TITLE = "Q1: does TDI's initial spectral alignment persist through training? (E2)"
+# Type sizes (points) for a 17 in wide figure that stays readable when a page shows it at ~1000 px.
+FONT = {"title": 12, "label": 12, "tick": 11, "legend": 10.5, "suptitle": 13}
 
 
 def main(argv=None):
@@ -171,8 +174,8 @@ def main(argv=None):
     save_json(res, args.out / f"{NAME}.json")
     write_summary(
         args,
-        title="Referee (a): does the initial spectral alignment persist through training? (E2)",
-        claim="Referee question (a) / C5-C6: TDI's initial alignment of |H|^2 with the task spectrum "
+        title=TITLE,
+        claim="Q1 (docs/claims.md) / C5-C6: TDI's initial alignment of |H|^2 with the task spectrum "
         "persists when all SSM parameters are trained, and training from the default init does "
         "not reach it quickly",
         key_numbers=key,
@@ -341,9 +344,9 @@ def _draw(cells, stats, cfg, args):
     Ns, dflt = cfg["d_states"], cfg["default"]
     cols = [(t, P) for t in cfg["teachers"] for P in cfg["Ps"]]
     nc = len(cols)
-    spec_rows = [(Ns[0], dflt)] + [(N, "tdi") for N in Ns]
+    spec_rows = [(Ns[0], dflt), (Ns[0], "tdi")]  # seed-0 spectra at the first N; all N in rows 3-5
     nrow = len(spec_rows) + 3
-    fig, axes = plt.subplots(nrow, nc, figsize=(4.4 * max(nc, 2), 3.3 * nrow + 1.0), squeeze=False)
+    fig, axes = plt.subplots(nrow, nc, figsize=(4.3 * max(nc, 2), 3.6 * nrow + 2.0), squeeze=False)
     ck = np.array(cfg["checkpoint_steps"])
     draw_idx = np.unique(np.round(np.geomspace(1, len(ck), cfg["n_spectra_drawn"])).astype(int) - 1)
     draw_idx = sorted({0, len(ck) - 1, *draw_idx.tolist()})
@@ -368,17 +371,18 @@ def _draw(cells, stats, cfg, args):
                 )
             ax.set_yscale("log")
             ax.set_ylim(1e-5, 1.5)
-            ax.set_xlabel(r"$\omega/\pi$")
-            ax.set_ylabel(r"normalised $|H(\omega)|^2$")
-            ax.set_title(f"{t} band, P={P}: {e2.INIT_LABELS[init]}, N={N} (seed 0)", fontsize=9.5)
+            ax.set_xlabel(r"$\omega/\pi$", fontsize=FONT["label"])
+            ax.set_ylabel(r"normalised $|H(\omega)|^2$", fontsize=FONT["label"])
+            ax.set_title(f"{t} band, P={P}: {e2.INIT_LABELS[init]}", fontsize=FONT["title"])
             if c == 0:
-                ax.legend(fontsize=6.5, loc="lower left", ncol=2)
+                ax.legend(fontsize=FONT["legend"] - 1.5, loc="lower left", ncol=2, title=f"N={N}, seed 0",
+                          title_fontsize=FONT["legend"] - 1.5)
             ax.grid(alpha=0.3)
         x = np.maximum(ck, 0.5)  # step 0 drawn at 0.5 on the log axis
         for r, (key, lab) in enumerate(
             [
                 ("lspec", r"$L_{spec}$ vs oracle (0 = aligned)"),
-                ("area", "cumulative-power area (current kernel)"),
+                ("area", "cumulative-power area"),
                 ("rel_mse", "relative test MSE"),
             ],
             start=len(spec_rows),
@@ -416,19 +420,19 @@ def _draw(cells, stats, cfg, args):
                     sw = stats[f"{N}|{t}|{P}"]["tdi"]["tdi"]["def_step_within"]
                     txt.append(f"N={N} " + (f"step {sw}" if sw is not None else "never"))
                 ax.set_title(
-                    f"thin red: TDI(fast) at init; {e2.INIT_LABELS[dflt]} first within {cfg['within']:g}x "
-                    "of it:\n" + ", ".join(txt),
-                    fontsize=8,
+                    f"{e2.INIT_LABELS[dflt]} within {cfg['within']:g}x of TDI's init\n(thin red): "
+                    + ", ".join(txt),
+                    fontsize=FONT["title"] - 1,
                 )
             if key == "rel_mse":
                 ax.set_yscale("log")
                 ax.axhline(1.0, color="k", ls="--", lw=1)
-                ax.set_title("geometric mean over seeds; dashed black: trivial predictor", fontsize=8.5)
+                ax.set_title("geometric mean over seeds\n(dashed black: trivial predictor)", fontsize=FONT["title"] - 1)
             if key == "area":
-                ax.set_title("mean over seeds", fontsize=8.5)
+                ax.set_title("mean over seeds", fontsize=FONT["title"] - 1)
             ax.set_xscale("log")
-            ax.set_xlabel("training step (step 0 drawn at 0.5)")
-            ax.set_ylabel(lab)
+            ax.set_xlabel("training step (step 0 at 0.5)", fontsize=FONT["label"])
+            ax.set_ylabel(lab, fontsize=FONT["label"])
             ax.grid(alpha=0.3, which="major")
             if c == 0 and key == "area":
                 handles, labels = ax.get_legend_handles_labels()
@@ -441,20 +445,21 @@ def _draw(cells, stats, cfg, args):
         + "; spectra normalised to unit 2-norm; TDI from the same S4D-Lin draw, S_task estimated from the "
         "P pairs"
     )
+    for ax in axes.ravel():
+        ax.tick_params(labelsize=FONT["tick"])
     fig.suptitle(
-        "Referee (a): does the initial spectral alignment persist through training? (E2)\n"
-        + "\n".join(textwrap.wrap(profile_note(args, info), max(80, 42 * nc))),
-        fontsize=10,
+        TITLE + "\n" + "\n".join(textwrap.wrap(profile_note(args, info), max(80, 30 * nc))),
+        fontsize=FONT["suptitle"],
     )
-    fig.tight_layout(rect=(0, 0.03, 1, 0.975))
+    fig.tight_layout(rect=(0, 0.065, 1, 0.97))
     fig.legend(
         handles,
         labels,
         loc="lower center",
-        ncol=min(len(labels), 6),
-        fontsize=7.5,
-        title="rows 4-6 (means over seeds)",
-        title_fontsize=8,
+        ncol=min(len(labels), 4),
+        fontsize=FONT["legend"],
+        title=f"rows {len(spec_rows) + 1}-{nrow} (means over seeds)",
+        title_fontsize=FONT["legend"],
     )
     return fig
 
