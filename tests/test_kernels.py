@@ -1,6 +1,6 @@
 """ssm_tdi.kernels against brute force: recurrence, powers, FFT, DTFT sums, expm.
 
-Conventions checked here (PAPER.md section 1): K_m = 2 Re sum_n c_n lam_n^m with
+Conventions checked here (docs/claims.md section 1): K_m = 2 Re sum_n c_n lam_n^m with
 c_n = C_n Bbar_n; H_L(w) = sum_{m<L} K_m e^{-iwm}; H(w) = lim_{L->inf} H_L(w).
 """
 
@@ -172,8 +172,9 @@ def _grad_inputs(seed, batch=(), n2=2, rho=0.9):
 
 @pytest.mark.parametrize("L", [1, 9, 257, 600])
 def test_kernel_gradcheck(L):
-    """Through the custom autograd Function (blocked Vandermonde), L spanning 1-3 blocks."""
-    assert kernels._KERNEL_BLOCK == 256  # L = 257, 600 cross block boundaries
+    """Through the (Q, b) power tables (b = ceil(sqrt(L))): L = 1 (one entry), 9 (a full 3 x 3 grid),
+    257 and 600 (last row cut short)."""
+    assert [kernels._kernel_block(n) for n in (1, 9, 257, 600)] == [1, 3, 17, 25]
     lam, Bbar, C = _grad_inputs(0, rho=0.99)
     assert torch.autograd.gradcheck(lambda a, b, c: ssm_kernel(a, b, c, L), (lam, Bbar, C),
                                     eps=1e-7, atol=1e-6, rtol=1e-5, fast_mode=L > 256)

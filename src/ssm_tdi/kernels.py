@@ -5,7 +5,7 @@ implied, so every sum over modes below is written once and doubled as ``2 Re``.
 Shapes: mode tensors are ``(..., N2)`` with any leading batch dimensions (for
 example ``(H, N2)`` for H channels); they broadcast against each other.
 
-Formulas (PAPER.md section 1):
+Formulas (docs/claims.md section 1):
 
 * ZOH:      lam = exp(dt A),                    Bbar = (lam - 1) / A * B
 * bilinear: lam = (1 + dt A/2) / (1 - dt A/2),  Bbar = dt / (1 - dt A/2) * B
@@ -30,15 +30,18 @@ __all__ = [
     "power_response",
     "rfft_grid",
     "mode_coefficients",
+    "discretize_modes",
+    "power_kernel",
 ]
 
 # Below this |z| the ZOH factor (e^z - 1)/z is evaluated by its Taylor series:
 # the series truncation error is |z|^3/24 < 1e-17 there, below float64 eps. Above it,
 # expm1(z)/z is accurate to a few eps (exp(z) - 1 would lose eps/|z| to cancellation).
 _PHI_SERIES_RADIUS = 1e-5
-# Kernel and gradient are computed over blocks of this many time steps so that the
-# (..., N2, L) Vandermonde matrix is never held whole (memory ~ N2 * block).
-_KERNEL_BLOCK = 256
+# The kernel is evaluated as a (Q, b) grid of time steps m = q b + r with b = ceil(sqrt(L)), so
+# that z^m = z^{qb} z^r: two small power tables (..., N2, Q) and (..., N2, b) and ONE real
+# matrix multiply; memory and transcendental evaluations O(batch * N2 * sqrt(L)), never
+# O(batch * N2 * L), and autograd differentiates it through the same small tables.
 
 
 def _complex_dtype_for(*ts: torch.Tensor) -> torch.dtype:
@@ -81,20 +84,25 @@ def discretize(A, B, dt, method: str = "zoh"):
     except RuntimeError as exc:
         raise ValueError(f"A, B, dt: shapes {tuple(A.shape)}, {tuple(B.shape)}, {tuple(dt.shape)} "
                          "do not broadcast") from exc
-    dtA = dt * A
-    if method == "zoh":
-        lam = torch.exp(dtA)
-        # (lam - 1)/A = dt * (e^{dtA} - 1)/(dtA), stable as A -> 0
-        Bbar = dt * _phi(dtA) * B
-    else:  # bilinear
-        denom = 1 - dtA / 2
-        if bool((denom.abs() == 0).any()):
-            raise ValueError("A, dt: bilinear discretization undefined where dt*A = 2")
-        lam = (1 + dtA / 2) / denom
-        Bbar = dt / denom * B
+    if method == "bilinear" and bool(((1 - dt * A / 2).abs() == 0).any()):
+        raise ValueError("A, dt: bilinear discretization undefined where dt*A = 2")
+    lam, Bbar = discretize_modes(A, B, dt, method)
     check_result(lam, "A, dt", "the discrete pole exp(dt A)" if method == "zoh" else "the discrete pole")
     check_result(Bbar, "A, B, dt", "Bbar")
     return lam.expand(shape), Bbar.expand(shape)  # both of the broadcast shape, as documented
+
+
+def discretize_modes(A: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, method: str):
+    """(lam, Bbar) of :func:`discretize` for validated tensors of one complex dtype.
+
+    No checks: the layer's hot path (its parameters are valid by construction).
+    """
+    dtA = dt * A
+    if method == "zoh":
+        # (lam - 1)/A = dt * (e^{dtA} - 1)/(dtA), stable as A -> 0
+        return torch.exp(dtA), dt * _phi(dtA) * B
+    denom = 1 - dtA / 2  # bilinear
+    return (1 + dtA / 2) / denom, dt / denom * B
 
 
 def mode_coefficients(lam, Bbar, C):
@@ -115,66 +123,49 @@ def mode_coefficients(lam, Bbar, C):
     return lam.expand(shape), (C * Bbar).expand(shape)
 
 
-class _VandermondeRe(torch.autograd.Function):
-    """K_m = 2 Re sum_n c_n exp(m s_n), computed in time blocks.
+def _kernel_block(L: int) -> int:
+    """b = ceil(sqrt(L)): the inner block of the (Q, b) time grid (Q = ceil(L / b) outer steps)."""
+    return max(1, math.isqrt(L - 1) + 1) if L > 1 else 1
 
-    With z = exp(s), block b covers m = m0 + j, j < B, and z^m = z^{m0} z^j: the block
-    Vandermonde V0[n, j] = z_n^j is computed once and each block only rescales the
-    coefficients by z^{m0} (one complex exp per mode and block instead of per entry).
-    Peak memory is O(batch * N2 * B), never O(batch * N2 * L). The backward uses the
-    closed forms (PyTorch's conjugate-Wirtinger convention for a real loss):
-    grad_c = 2 conj(sum_m g_m z^m),  grad_s = 2 conj(c sum_m m g_m z^m).
+
+def _powers(s: torch.Tensor, m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Re, Im) of z^m = exp(s m) for modes s (..., N2) and real exponents m (M,): (..., N2, M) each.
+
+    |z^m| = exp(Re(s) m) times (cos, sin)(Im(s) m): real exp and trig are ~7x faster than a complex
+    exp on CPU and agree with it to a few ulp (benchmarks/RESULTS.md).
     """
-
-    @staticmethod
-    def _blocks(s, L):
-        B = min(L, _KERNEL_BLOCK)
-        j = torch.arange(B, device=s.device, dtype=s.real.dtype)
-        # exp(s j) = |.| e^{i arg}: real exp + polar is ~7x faster than complex exp on CPU
-        # and agrees with it to a few ulp (benchmarks/RESULTS.md).
-        sj_re, sj_im = s.real.unsqueeze(-1) * j, s.imag.unsqueeze(-1) * j
-        V0 = torch.polar(torch.exp(sj_re), sj_im)  # (..., N2, B)
-        for m0 in range(0, L, B):
-            n = min(B, L - m0)
-            yield m0, n, torch.exp(s * m0), V0[..., :n]
-
-    @staticmethod
-    def forward(ctx, c, s, L):
-        ctx.save_for_backward(c, s)
-        ctx.L = L
-        out = [2 * torch.einsum("...n,...nm->...m", c * zm0, V).real
-               for _, _, zm0, V in _VandermondeRe._blocks(s, L)]
-        return torch.cat(out, dim=-1)
-
-    @staticmethod
-    def backward(ctx, g):
-        c, s = ctx.saved_tensors
-        L = ctx.L
-        acc0 = torch.zeros(torch.broadcast_shapes(c.shape, s.shape), dtype=c.dtype, device=c.device)
-        acc1 = torch.zeros_like(acc0)
-        g = g.to(c.dtype)
-        for m0, n, zm0, V in _VandermondeRe._blocks(s, L):
-            gb = g[..., m0:m0 + n]
-            m = torch.arange(m0, m0 + n, device=s.device, dtype=s.real.dtype)
-            acc0 = acc0 + zm0 * torch.einsum("...m,...nm->...n", gb, V)
-            acc1 = acc1 + zm0 * torch.einsum("...m,...nm->...n", gb * m, V)
-        grad_c = 2 * acc0.conj() if ctx.needs_input_grad[0] else None
-        grad_s = 2 * (c * acc1).conj() if ctx.needs_input_grad[1] else None
-        if grad_c is not None:
-            grad_c = _sum_to(grad_c, c.shape)
-        if grad_s is not None:
-            grad_s = _sum_to(grad_s, s.shape)
-        return grad_c, grad_s, None
+    mag = torch.exp(s.real.unsqueeze(-1) * m)
+    ph = s.imag.unsqueeze(-1) * m
+    return mag * torch.cos(ph), mag * torch.sin(ph)
 
 
-def _sum_to(t: torch.Tensor, shape) -> torch.Tensor:
-    """Reduce a broadcast gradient back to ``shape``."""
-    while t.dim() > len(shape):
-        t = t.sum(0)
-    for i, n in enumerate(shape):
-        if n == 1 and t.shape[i] != 1:
-            t = t.sum(i, keepdim=True)
-    return t
+def power_kernel(c: torch.Tensor, s: torch.Tensor, L: int) -> torch.Tensor:
+    """K_m = 2 Re sum_n c_n exp(m s_n), m = 0..L-1, for validated c, s of one broadcast shape (..., N2).
+
+    No input checks (the hot path of the layer; :func:`ssm_kernel` is the validated entry). With
+    m = q b + r (b = ceil(sqrt(L)), q < Q = ceil(L/b), r < b):
+
+        K[q b + r] = 2 Re sum_n (c_n z_n^{qb}) z_n^r = 2 sum_n (P_re V_re - P_im V_im)[q, r],
+
+    P = c z^{qb} (..., Q, N2), V = z^r (..., N2, b): one real matrix multiply
+    [P_re, -P_im] (..., Q, 2 N2) @ [V_re; V_im] (..., 2 N2, b), whose (Q, b) result read row by row
+    is the kernel (the last row cut at L). Gradients come from autograd through these small tables.
+    Real ``(..., L)``.
+    """
+    b = _kernel_block(L)
+    Q = -(-L // b)
+    rdt = s.real.dtype
+    r = torch.arange(b, device=s.device, dtype=rdt)
+    qb = torch.arange(Q, device=s.device, dtype=rdt) * b
+    v_re, v_im = _powers(s, r)  # (..., N2, b)
+    z_re, z_im = _powers(s, qb)  # (..., N2, Q)
+    c_re, c_im = c.real.unsqueeze(-1), c.imag.unsqueeze(-1)
+    p_re = c_re * z_re - c_im * z_im
+    p_im = c_re * z_im + c_im * z_re
+    left = torch.cat([p_re, -p_im], dim=-2).transpose(-1, -2)  # (..., Q, 2 N2)
+    right = torch.cat([v_re, v_im], dim=-2)  # (..., 2 N2, b)
+    K = 2 * torch.matmul(left, right)  # (..., Q, b)
+    return K.flatten(-2)[..., :L]
 
 
 def ssm_kernel(lam, Bbar, C, L: int) -> torch.Tensor:
@@ -195,7 +186,7 @@ def ssm_kernel(lam, Bbar, C, L: int) -> torch.Tensor:
         # inexact, so reject; no discretized SSM (lam = exp(dt a)) has a zero pole.
         raise ValueError("lam: expected non-zero poles (lam = 0 has no logarithm)")
     s = torch.log(lam)
-    return check_result(_VandermondeRe.apply(c, s, L), "lam, Bbar, C, L", "the kernel")
+    return check_result(power_kernel(c, s, L), "lam, Bbar, C, L", "the kernel")
 
 
 def frequency_response(lam, Bbar, C, omega, L: int | None = None) -> torch.Tensor:
