@@ -162,3 +162,10 @@ def test_help_does_not_import_torch():
     code = "import sys, ssm_tdi.cli as c; c.build_parser().format_help(); print('torch' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.stdout.strip() == "False", r.stderr
+
+
+def test_a_pickled_array_gets_a_message_of_the_cli_not_numpy_advice(tmp_path, capsys):
+    np.save(tmp_path / "x.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    assert cli.main(["spectrum", str(tmp_path / "x.npy")]) == 2
+    err = _err(capsys)
+    assert "DATA: x.npy holds Python objects" in err and "allow_pickle" not in err

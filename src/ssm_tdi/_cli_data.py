@@ -90,6 +90,9 @@ def _header_size(fp, what: str) -> None:
     version = fmt.read_magic(fp)
     read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
     shape, _, dtype = read(fp)
+    if dtype.hasobject:
+        raise DataError(f"DATA: {what} holds Python objects (dtype {dtype}); only numeric arrays are read "
+                        "(pickled data is never loaded)")
     n = int(np.prod(shape, dtype=object)) if shape else 1
     require(n * (dtype.itemsize + 8), f"DATA: {what} of shape {shape} ({dtype})")
 
@@ -115,7 +118,7 @@ def _read_npz(path, x_key, y_key, labels_key) -> Data:
 def _check_sequences(X, what: str) -> np.ndarray:
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
-        raise DataError(f"{what}: expected numeric sequences, got dtype {X.dtype}")
+        raise DataError(f"{what}: expected real numeric sequences, got dtype {X.dtype}")
     if X.ndim not in (2, 3) or X.shape[0] < 1 or X.shape[1] < 2:
         raise DataError(f"{what}: expected sequences of shape (n, L) or (n, L, d) with L >= 2, got {X.shape}")
     X = X.astype(np.float64)

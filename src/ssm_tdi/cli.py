@@ -20,7 +20,7 @@ Errors. A user error (bad argument, missing or corrupt file, a job larger than t
 prints one line ``ssm-tdi COMMAND: error: ...`` on stderr and exits with code 2, never a traceback;
 warnings are one line each, ``ssm-tdi COMMAND: warning: ...``.
 
-Memory. Before loading or allocating, the peak memory is estimated (``_job_bytes``) and the command
+Memory. Before loading or allocating, the peak memory is estimated (``_spectrum_bytes``, ``_tdi_bytes``) and the command
 refuses a job above the budget: available memory, or ``SSM_TDI_MAX_MEMORY`` (e.g. ``2G``).
 """
 
