@@ -34,7 +34,7 @@ help:
 install:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "torch==$(TORCH_VERSION)" \
 		$(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
-	$(PYTHON) -m pip install -e ".[dev,data,report]"
+	$(PYTHON) -m pip install -e ".[dev,data,report,engine]"
 	@touch $(INSTALL_STAMP)
 
 # Installs on demand (first run, or pyproject.toml newer than the stamp); a failed install leaves no stamp.

@@ -455,3 +455,25 @@ def test_registry_lra(name):
     assert isinstance(a, SequenceDataset) and (a.n_train, a.n_test) == (20, 10)
     assert np.array_equal(a.X_train, b.X_train) and np.array_equal(a.y_test, b.y_test)
     assert not np.array_equal(a.X_train, load_dataset(name, seed=2, n_train=20, n_test=10).X_train)
+
+
+# ----------------------------------------------------------------------------- distinct fractions (issue 15)
+def test_distinct_fractions_drops_fractions_with_the_same_subset_and_says_which():
+    from ssm_tdi.data.prep import distinct_fractions
+
+    y = np.repeat(np.arange(4), 10)  # BasicMotions: 4 classes x 10
+    kept, dropped = distinct_fractions(y, [0.05, 0.1, 0.25, 0.5, 1.0])
+    assert kept == [0.1, 0.25, 0.5, 1.0] and dropped == {0.05: 0.1}  # 4 of 40 samples is 10%, not 5%
+    for seed in range(5):  # the dropped fraction's subset IS the kept one's, for every seed
+        np.testing.assert_array_equal(training_subset(y, 0.05, seed), training_subset(y, 0.1, seed))
+    # every kept pair differs in size, for an unbalanced label set too
+    y2 = np.array([0] * 50 + [1] * 7 + [2] * 3)
+    kept2, dropped2 = distinct_fractions(y2, [0.01, 0.02, 0.05, 0.1, 0.25, 1.0])
+    sizes = [training_subset(y2, f, 0).size for f in kept2]
+    assert sizes == sorted(set(sizes))
+    for f, k in dropped2.items():
+        assert training_subset(y2, f, 3).tolist() == training_subset(y2, k, 3).tolist()
+    with pytest.raises(ValueError, match="fractions"):
+        distinct_fractions(y, [0.0, 0.5])
+    with pytest.raises(ValueError, match="fractions"):
+        distinct_fractions(y, "0.5")

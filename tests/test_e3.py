@@ -1,4 +1,4 @@
-"""The E3 engine (paper_figures/e3.py): recipes, pairing across inits, the cell cache, paired statistics."""
+"""E3 planning and cells (paper_figures/e3_plan.py, e3_cell.py): recipe v2, the grid, pairing, every data set."""
 
 import json
 import math
@@ -6,10 +6,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from scipy import stats
 
 pytest.importorskip("aeon")
-from paper_figures import e3  # noqa: E402
+from paper_figures import e3, e3_cell, e3_plan  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -17,20 +16,23 @@ def cfg():
     return e3.load_config()
 
 
-def test_recipe_merges_defaults_entry_and_smoke_override(cfg):
+def test_recipe_v2_merges_defaults_entry_and_smoke_override(cfg):
     r = e3.recipe(cfg, "classification", "OSULeaf", "quick")
-    assert r["train"]["batch_size"] == 16  # the data set's entry
-    assert r["train"]["lr"] == cfg["defaults"]["train"]["lr"]  # the defaults, key by key
-    assert r["model"] == cfg["defaults"]["model"]
+    assert r["train"]["batch_size"] == 16 and r["train"]["steps"] == 700  # the data set's entry
+    assert r["train"]["lr"] == cfg["defaults"]["train"]["lr"] and r["train"]["min_epochs"] >= 1
+    assert "epochs" not in r["train"] and "patience" not in r["train"]  # v2: a step budget, no early stopping
+    assert r["min_val"] >= 10
     s = e3.recipe(cfg, "classification", "OSULeaf", "smoke")
-    assert s["train"]["epochs"] == cfg["profiles"]["smoke"]["override"]["train"]["epochs"]
-    assert s["train"]["batch_size"] == 16
+    assert s["train"]["steps"] == cfg["profiles"]["smoke"]["override"]["train"]["steps"]
     with pytest.raises(ValueError, match="name"):
         e3.recipe(cfg, "classification", "NoSuchSet", "quick")
 
 
-def test_every_init_of_the_study_is_known_and_every_configured_dataset_loads_lazily(cfg):
-    assert set(e3.CLASSIFICATION_INITS) <= set(e3.INITS) and set(e3.FORECAST_INITS) <= set(e3.INITS)
+def test_every_init_is_known_and_every_configured_dataset_exists(cfg):
+    assert set(e3.CLASSIFICATION_INITS) | set(e3.FORECAST_INITS) | set(e3.CONTROL_INITS) <= set(e3.INITS)
+    for prof in cfg["profiles"].values():
+        for tier in prof["tiers"]:
+            assert set(tier["inits"]) <= set(e3.INITS)
     from ssm_tdi.data import list_datasets
     from ssm_tdi.data.forecasting import SERIES
 
@@ -38,84 +40,77 @@ def test_every_init_of_the_study_is_known_and_every_configured_dataset_loads_laz
     assert {n for n in cfg["forecasting"] if not n.startswith("_")} <= set(SERIES)
 
 
-def test_full_profile_expands_all_and_meets_the_protocol(cfg):
-    plan = e3.profile_plan(cfg, "full", "classification")
-    assert plan["names"] == [n for n in cfg["classification"] if not n.startswith("_")]
-    assert len(plan["seeds"]) >= 5 and plan["grid"] == [0.05, 0.1, 0.25, 0.5, 1.0]
-    q = e3.profile_plan(cfg, "quick", "classification")
-    assert len(q["seeds"]) >= 3
+def test_full_plan_meets_the_protocol_and_runs_the_priority_cells_first(cfg):
+    plan, specs = e3.plan_specs(cfg, "full", "classification")
+    assert (specs[0]["name"], specs[0]["x"]) == tuple(cfg["profiles"]["full"]["priority"][0])
+    seeds: dict = {}
+    for s in specs:
+        seeds.setdefault((s["name"], s["init"], s["x"]), set()).add(s["seed"])
+    prim = cfg["primary"]
+    for name in plan["names"]:
+        for x in plan["grid"][name]:
+            n_prim = len(seeds[(name, prim["candidate"], x)])
+            assert n_prim >= (prim["min_seeds"] if x <= prim["max_fraction"] else 5), (name, x)
+            assert len(seeds[(name, prim["reference"], x)]) == n_prim
+            assert len(seeds[(name, "s4d-legs", x)]) >= 5
+    assert plan["dropped"]["BasicMotions"] == {0.05: "same subset as 0.1"}  # one subset, one cell
+    assert len({e3.cell_key(s) for s in specs}) == len(specs)  # no duplicate cell
 
 
-def test_tdi_and_pretrain_variants_start_from_the_same_weights_as_the_default(cfg):
+def test_cell_key_depends_on_the_spec_and_on_tdi_defaults_for_tdi_cells_only(cfg, monkeypatch):
+    rec = e3.recipe(cfg, "classification", "ItalyPowerDemand", "smoke")
+    base = e3.cell_spec("classification", "ItalyPowerDemand", "s4d-lin", 0.1, 0, rec)
+    tdi = e3.cell_spec("classification", "ItalyPowerDemand", "tdi-first-input", 0.1, 0, rec)
+    assert e3.cell_key(base) == e3.cell_key(json.loads(json.dumps(base)))
+    for change in ({"init": "freqbias"}, {"x": 0.25}, {"seed": 1}):
+        assert e3.cell_key({**base, **change}) != e3.cell_key(base)
+    rec2 = json.loads(json.dumps(rec))
+    rec2["train"]["steps"] += 1
+    assert e3.cell_key({**base, "recipe": rec2}) != e3.cell_key(base)
+    assert "tdi_defaults" in tdi and "tdi_defaults" not in base
+    monkeypatch.setattr(e3_plan, "tdi_defaults", lambda: {"apply_tdi.layers": "changed"})
+    assert e3.cell_key(e3.cell_spec("classification", "ItalyPowerDemand", "tdi-first-input", 0.1, 0, rec)) \
+        != e3.cell_key(tdi)
+    assert e3.cell_key(e3.cell_spec("classification", "ItalyPowerDemand", "s4d-lin", 0.1, 0, rec)) \
+        == e3.cell_key(base)
+
+
+def test_selection_needs_ten_validation_samples_else_the_whole_subset_trains(cfg):
+    rec = e3.recipe(cfg, "classification", "ACSF1", "full")
+    small = np.repeat(np.arange(10), 2)  # 20 samples: a 20% carve would hold 0-10 samples
+    tr, va = e3_cell.selection_split(small, rec, 0)
+    assert va.size == 0 and tr.size == 20
+    big = np.repeat(np.arange(10), 10)  # 100 samples: 20 in validation
+    tr, va = e3_cell.selection_split(big, rec, 0)
+    assert va.size == 20 and tr.size == 80 and not set(tr) & set(va)
+
+
+def test_tdi_controls_and_pretrain_start_from_the_same_weights_as_the_default(cfg):
     rec = e3.recipe(cfg, "classification", "ItalyPowerDemand", "smoke")
     ref = e3.build_model("s4d-lin", rec, d_input=1, d_output=2, task="classification", seed=3).state_dict()
-    for init in ("tdi-first-input", "tdi-layers-input", "pretrain"):
+    for init in ("tdi-first-input", "tdi-layers-input", "pretrain", "tdi-shuffled"):
         sd = e3.build_model(init, rec, d_input=1, d_output=2, task="classification", seed=3).state_dict()
         assert all(torch.equal(ref[k], sd[k]) for k in ref), init
     other = e3.build_model("s4d-lin", rec, d_input=1, d_output=2, task="classification", seed=4).state_dict()
     assert not all(torch.equal(ref[k], other[k]) for k in ref)
 
 
-def test_cell_key_depends_on_every_part_of_the_spec(cfg):
+def test_a_cell_trains_the_step_budget_on_a_small_subset(cfg):
     rec = e3.recipe(cfg, "classification", "ItalyPowerDemand", "smoke")
-    base = e3.cell_spec("classification", "ItalyPowerDemand", "s4d-lin", 0.1, 0, rec)
-    assert e3.cell_key(base) == e3.cell_key(json.loads(json.dumps(base)))
-    for change in ({"init": "freqbias"}, {"x": 0.25}, {"seed": 1}):
-        assert e3.cell_key({**base, **change}) != e3.cell_key(base)
-    rec2 = json.loads(json.dumps(rec))
-    rec2["train"]["lr"] *= 2
-    assert e3.cell_key({**base, "recipe": rec2}) != e3.cell_key(base)
+    r = e3.run_classification_cell("ItalyPowerDemand", "s4d-lin", 0.25, 0, rec)
+    assert r["n_val"] == 0 and r["n_train"] == r["n_subset"]  # < 10 validation samples: no carve
+    assert r["steps"] >= rec["train"]["steps"] and r["best_epoch"] == -1  # last iterate
 
 
-def test_cells_are_cached_resumed_and_recomputed_when_corrupt(cfg, tmp_path, monkeypatch):
+def test_controls_do_what_they_say(cfg):
     rec = e3.recipe(cfg, "classification", "ItalyPowerDemand", "smoke")
-    rec["train"]["epochs"] = 1
-    specs = [e3.cell_spec("classification", "ItalyPowerDemand", i, 0.1, 0, rec) for i in ("s4d-lin", "freqbias")]
-    first = e3.run_cells(specs, tmp_path, "cpu", jobs=1, log=lambda *_: None)
-    assert all(0.0 <= r["result"]["accuracy"] <= 1.0 for r in first)
-    # the same subset for both inits (paired)
-    assert first[0]["result"]["n_train"] == first[1]["result"]["n_train"]
-
-    def boom(job):
-        raise AssertionError("a cached cell was recomputed")
-
-    monkeypatch.setattr(e3, "_worker", boom)
-    again = e3.run_cells(specs, tmp_path, "cpu", jobs=1, log=lambda *_: None)
-    assert [r["result"] for r in again] == [r["result"] for r in first]
-    # a truncated file (as a crash without atomic writes would leave) is recomputed, not trusted
-    monkeypatch.undo()
-    p = e3.cell_path(tmp_path, specs[1])
-    p.write_text(p.read_text()[:20])
-    third = e3.run_cells(specs, tmp_path, "cpu", jobs=1, log=lambda *_: None)
-    assert third[1]["result"]["accuracy"] == first[1]["result"]["accuracy"]  # seeded: the same number again
-    assert not list(p.parent.glob(".*.tmp"))
-
-
-def test_paired_statistics_match_the_textbook_formula():
-    a, b = np.array([1.0, 2.0, 3.0]), np.zeros(3)
-    p = e3.paired(a, b)
-    d = a - b
-    t = d.mean() / (d.std(ddof=1) / math.sqrt(3))
-    assert p["mean_diff"] == pytest.approx(2.0)
-    assert p["p"] == pytest.approx(2 * stats.t.sf(t, 2), rel=1e-12)
-    assert p["ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * 1 / math.sqrt(3), rel=1e-12)
-    assert (p["wins"], p["ties"], p["losses"]) == (3, 0, 0)
-    assert e3.verdict(p, True) == "no significant difference"  # p = 0.074
-    big = e3.paired([1.0, 1.1, 0.9, 1.05], [0.0, 0.0, 0.0, 0.0])
-    assert e3.verdict(big, True) == "helped" and e3.verdict(big, False) == "hurt"
-    one = e3.paired([1.0], [0.0])
-    assert math.isnan(one["p"]) and e3.verdict(one, True) == "no significant difference"
-
-
-def test_extremes_and_counts_use_the_metric_direction():
-    rows = [{"name": "a", "x": 0.1, "init": "tdi-first-input", "mean_diff": v, "p": 0.01,
-             "verdict": "helped" if v > 0 else "hurt"} for v in (0.3, -0.2, 0.1)]
-    rows.append({"name": "a", "x": 0.1, "init": "freqbias", "mean_diff": 0.9, "p": 0.01, "verdict": "helped"})
-    ex = e3.extremes(rows, True, k=1)
-    assert ex["best"][0]["mean_diff"] == 0.3 and ex["worst"][0]["mean_diff"] == -0.2  # non-TDI rows ignored
-    ex = e3.extremes(rows, False, k=1)
-    assert ex["best"][0]["mean_diff"] == -0.2
-    assert e3.verdict_counts(rows) == {"helped": 2, "hurt": 1, "no significant difference": 0}
+    band = e3.run_classification_cell("ItalyPowerDemand", "s4d-lin-band", 0.25, 0, rec)
+    lo, hi = band["band"]
+    assert 0 <= lo <= hi <= math.pi and band["dt_range"][0] <= band["dt_range"][1]
+    sh = e3.run_classification_cell("ItalyPowerDemand", "tdi-shuffled", 0.25, 0, rec)
+    assert sh["tdi"][0]["layer"] == 0 and 0 <= sh["accuracy"] <= 1
+    fb = e3.run_classification_cell("ItalyPowerDemand", "freqbias-val", 0.25, 0, rec)
+    assert fb["alpha"] == e3.load_config()["defaults"]["freqbias_alphas"][2]  # no validation: the default 4
 
 
 def test_forecast_baselines_and_scores_are_finite(cfg):
@@ -124,7 +119,6 @@ def test_forecast_baselines_and_scores_are_finite(cfg):
     for k in ("seasonal-naive", "linear-ar"):
         assert math.isfinite(b[k]["mse"]) and b[k]["mase"] > 0
     fd = e3.forecast_data("co2", rec, 1.0)
-    # a perfect forecast scores 0
     perfect = fd.normalize(fd.raw_test_targets, "test")
     assert e3.forecast_scores(fd, perfect)["mse"] == pytest.approx(0.0, abs=1e-18)
 
@@ -132,7 +126,7 @@ def test_forecast_baselines_and_scores_are_finite(cfg):
 def _tiny(rec: dict) -> dict:
     rec = json.loads(json.dumps(rec))
     rec["model"].update(d_model=4, d_state=4, n_layers=2)
-    rec["train"].update(epochs=1)
+    rec["train"].update(steps=1, min_epochs=1)
     if "n_train" in rec.get("data", {}):
         rec["data"].update(n_train=60, n_test=20)
     return rec
@@ -147,10 +141,3 @@ def test_every_configured_classification_set_runs_every_kind_of_init(cfg, name):
         r = e3.run_classification_cell(name, init, 0.05, 0, rec)
         assert 0.0 <= r["accuracy"] <= 1.0 and math.isfinite(r["test_loss"]), (name, init)
         assert r["n_subset"] >= e3.classification_data(name, json.dumps(rec["data"], sort_keys=True)).n_classes
-
-
-@pytest.mark.parametrize("name", ["taylor", "co2", "sunspots"])
-def test_every_forecasting_series_runs_with_the_transfer_estimator(cfg, name):
-    rec = _tiny(e3.recipe(cfg, "forecasting", name, "full"))
-    r = e3.run_forecast_cell(name, "tdi-layers-transfer", 1.0, 0, rec)
-    assert math.isfinite(r["mase"]) and r["tdi"] and len(r["tdi"]) == 2

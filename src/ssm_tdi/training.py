@@ -1,9 +1,10 @@
 """One training loop for every experiment (E2 trainable SSM, E3 deep SSMs).
 
 Full-batch or mini-batch Adam(W) with the SSM learning-rate convention of
-:func:`ssm_tdi.layers.param_groups`, a fixed epoch budget, optional early stopping on a
-validation split (the best validation state is restored), seeded shuffling, and a
-per-step callback for checkpoint studies (persistence of alignment).
+:func:`ssm_tdi.layers.param_groups`, a fixed budget (``epochs``, or ``steps``: an optimizer-step
+budget independent of the training-set size, see :func:`epoch_budget`), model selection on a
+validation split (the best validation state is restored; optional early stopping), seeded
+shuffling, and a per-step callback for checkpoint studies (persistence of alignment).
 Devices: ``"auto"`` picks CUDA when present, else CPU.
 """
 
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 
 from ._validate import check_int, check_real, check_seed
 
-__all__ = ["resolve_device", "TrainConfig", "TrainResult", "train", "evaluate"]
+__all__ = ["resolve_device", "TrainConfig", "TrainResult", "batches_per_epoch", "epoch_budget", "train", "evaluate"]
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -48,6 +49,8 @@ class TrainConfig:
     patience: int | None = None       # early stopping on validation loss; None: off
     seed: int = 0
     grad_clip: float | None = None
+    steps: int | None = None          # optimizer-step budget; overrides ``epochs`` (see epoch_budget)
+    min_epochs: int = 1               # floor on the epochs of a ``steps`` budget
 
     def __post_init__(self):
         if not isinstance(self.task, str) or self.task not in ("regression", "classification"):
@@ -65,6 +68,30 @@ class TrainConfig:
         check_seed(self.seed)
         if self.grad_clip is not None:
             check_real(self.grad_clip, "grad_clip", minimum=0.0, strict_min=True)
+        if self.steps is not None:
+            check_int(self.steps, "steps", 1)
+        check_int(self.min_epochs, "min_epochs", 0)
+
+
+def batches_per_epoch(n: int, batch_size: int | None) -> int:
+    """Optimizer steps in one pass over ``n`` samples: 1 for full batch, else ceil(n / batch_size)."""
+    n = check_int(n, "n", 1)
+    if batch_size is None or batch_size >= n:
+        return 1
+    return math.ceil(n / check_int(batch_size, "batch_size"))
+
+
+def epoch_budget(config: TrainConfig, n: int) -> int:
+    """Epochs :func:`train` runs on ``n`` training samples (before any early stop).
+
+    Without ``config.steps``: ``config.epochs``. With it, the budget is counted in optimizer steps, so
+    it does not shrink with the training set (an epoch-count budget gives 5 000 samples 100x the steps
+    of 50): ``max(min_epochs, ceil(steps / batches_per_epoch(n, batch_size)))`` whole epochs, i.e. at
+    least ``steps`` steps, and at least ``min_epochs`` passes over the data when n is large.
+    """
+    if config.steps is None:
+        return config.epochs
+    return max(config.min_epochs, math.ceil(config.steps / batches_per_epoch(n, config.batch_size)))
 
 
 @dataclass
@@ -149,8 +176,9 @@ def train(model: torch.nn.Module, X, y, config: TrainConfig, X_val=None, y_val=N
     """Train ``model`` in place on (X, y); returns the loss history.
 
     ``callback(step, model)`` is called before the first step (step 0) and after every
-    optimizer step. With a validation set and ``patience``, training stops after
-    ``patience`` epochs without improvement and the best state is restored.
+    optimizer step. The budget is :func:`epoch_budget` epochs. With a validation set the state
+    of lowest validation loss (evaluated after every epoch) is restored at the end; with
+    ``patience`` as well, training stops after ``patience`` epochs without improvement.
 
     Raises:
         ValueError / TypeError: bad data or config (message names the argument).
@@ -190,7 +218,7 @@ def train(model: torch.nn.Module, X, y, config: TrainConfig, X_val=None, y_val=N
         t0 = time.perf_counter()
         if callback is not None:
             callback(0, model)
-        for epoch in range(config.epochs):
+        for epoch in range(epoch_budget(config, int(X.shape[0]))):
             model.train()
             tot = 0.0
             for idx in _batches(X.shape[0], config.batch_size, gen):

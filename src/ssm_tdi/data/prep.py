@@ -3,6 +3,7 @@
 * :func:`znormalize` - per-sequence, per-channel z-normalization (the UCR convention);
 * :func:`pad_sequences` - right zero-padding of variable-length sequences plus a validity mask;
 * :func:`training_subset` - stratified, nested training subsets for learning curves;
+* :func:`distinct_fractions` - which fractions of a grid give different subsets (the rest are duplicates);
 * :func:`train_val_split` - stratified validation carve-out of a training set.
 
 Everything random takes a ``seed`` and draws from ``numpy.random.Generator(seed)``, so the
@@ -17,7 +18,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["znormalize", "pad_sequences", "training_subset", "train_val_split"]
+__all__ = ["znormalize", "pad_sequences", "training_subset", "distinct_fractions", "train_val_split"]
 
 # floor(x + _FLOOR_TOL) instead of floor(x): 0.29 * 100 is 28.999999999999996 in binary
 # floating point, and a split asked for 29% of 100 should give 29, not 28.
@@ -142,6 +143,12 @@ def pad_sequences(seqs, length=None) -> tuple[np.ndarray, np.ndarray]:
     return X, mask
 
 
+def _per_class_counts(class_sizes: np.ndarray, fraction: float) -> np.ndarray:
+    """Members taken from each class by :func:`training_subset`: max(1, round(fraction * n_c)), halves up."""
+    k = np.floor(fraction * class_sizes + 0.5 + _FLOOR_TOL).astype(np.int64)
+    return np.minimum(np.maximum(k, 1), class_sizes)
+
+
 def training_subset(labels, fraction, seed) -> np.ndarray:
     """Stratified training subset: sorted int64 indices into ``labels``.
 
@@ -153,11 +160,39 @@ def training_subset(labels, fraction, seed) -> np.ndarray:
     y = _check_labels(labels)
     f = _check_fraction(fraction, "fraction", low_open=True)
     rng_seed = _check_seed(seed)
-    picked = []
-    for perm in _class_permutations(y, rng_seed):
-        k = max(1, math.floor(f * perm.size + 0.5 + _FLOOR_TOL))
-        picked.append(perm[: min(k, perm.size)])
-    return np.sort(np.concatenate(picked)).astype(np.int64)
+    perms = _class_permutations(y, rng_seed)
+    counts = _per_class_counts(np.array([p.size for p in perms]), f)
+    return np.sort(np.concatenate([p[:k] for p, k in zip(perms, counts, strict=True)])).astype(np.int64)
+
+
+def distinct_fractions(labels, fractions) -> tuple[list[float], dict[float, float]]:
+    """The fractions of a grid whose :func:`training_subset` differ, and the duplicates dropped.
+
+    Per-class counts depend only on the class sizes and the fraction (not on the seed), and subsets
+    of one seed are prefixes of the same per-class orders, so two fractions with equal per-class
+    counts give the SAME subset for every seed (BasicMotions, 10 per class: 5% and 10% both take 1
+    per class). Such a group is one cell of a learning curve, not two: it is kept once, under the
+    fraction nearest the share of the data it really holds (n_subset / n), ties to the larger.
+
+    Returns ``(kept, dropped)``: the kept fractions in increasing order and ``{dropped: kept}``.
+    """
+    y = _check_labels(labels)
+    if isinstance(fractions, (str, bytes)) or not hasattr(fractions, "__iter__"):
+        raise ValueError(f"fractions: expected a sequence of numbers in (0, 1], got {fractions!r}")
+    fs = sorted({_check_fraction(f, "fractions", low_open=True) for f in fractions})
+    if not fs:
+        raise ValueError("fractions: expected at least one fraction")
+    sizes = np.unique(y, return_counts=True)[1]
+    groups: dict[tuple, list[float]] = {}
+    for f in fs:
+        groups.setdefault(tuple(_per_class_counts(sizes, f)), []).append(f)
+    kept, dropped = [], {}
+    for counts, members in groups.items():
+        share = sum(counts) / y.size
+        keep = min(members, key=lambda f: (abs(f - share), -f))
+        kept.append(keep)
+        dropped.update({f: keep for f in members if f != keep})
+    return sorted(kept), dropped
 
 
 def train_val_split(labels, val_fraction, seed, min_train_per_class=1) -> tuple[np.ndarray, np.ndarray]:

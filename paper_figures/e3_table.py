@@ -1,0 +1,181 @@
+"""E3: from finished cells to comparisons and the results table (``e3_table.md`` / ``e3_table.csv``).
+
+Scores are paired by seed: a comparison of init A with init B at (data set, x) uses the seeds both
+have finished (a partial grid compares what it has and says how many seeds that is). The math is
+``ssm_tdi.stats``; the protocol (from ``configs/e3.json``):
+
+* primary (pre-registered): ``primary.candidate`` (TDI as the library makes it, first layer) vs
+  ``primary.reference`` (S4D-Lin), classification, every planned fraction <= ``primary.max_fraction``;
+  Holm-corrected over the PLANNED family (a comparison not yet finished counts as p = 1, so the
+  correction never gets weaker because cells are missing); a verdict needs ``min_seeds`` seeds, fewer
+  is reported as "incomplete";
+* secondary: every other init (controls, other inits, MiniRocket) vs S4D-Lin and the primary pair at
+  larger fractions, Benjamini-Hochberg over the finished secondary comparisons of the table (exploratory);
+* each comparison: mean paired difference with its 95% t interval, the two-sided paired t-test, TOST
+  with the stated margin, and the verdict of ``ssm_tdi.stats.verdict`` (equivalent / better / worse /
+  cannot tell).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from paper_figures.common import atomic_write_bytes
+from paper_figures.e3_plan import DEFAULT_INIT, LABELS
+from ssm_tdi import stats
+
+METRIC = {"classification": ("accuracy", True, "equivalence_margin"),
+          "forecasting": ("mase", False, "equivalence_margin_mase")}
+
+
+def aggregate(records, metric: str) -> dict:
+    """{name: {init: {x: {seed: score}}}} from finished cell records (None entries skipped)."""
+    agg: dict = {}
+    for r in records:
+        if r is None:
+            continue
+        s = r["spec"]
+        agg.setdefault(s["name"], {}).setdefault(s["init"], {}).setdefault(s["x"], {})[s["seed"]] = r["result"][metric]
+    return agg
+
+
+def _paired(agg, name, init, ref, x) -> tuple[np.ndarray, np.ndarray]:
+    a, b = agg.get(name, {}).get(init, {}).get(x, {}), agg.get(name, {}).get(ref, {}).get(x, {})
+    seeds = sorted(set(a) & set(b))
+    return np.array([a[s] for s in seeds], float), np.array([b[s] for s in seeds], float)
+
+
+def compare(agg, name, init, ref, x, *, margin: float, higher_is_better: bool) -> dict:
+    a, b = _paired(agg, name, init, ref, x)
+    row = {"name": name, "x": x, "init": init, "reference": ref, "n": int(a.size)}
+    if a.size == 0:
+        return {**row, "mean": float("nan"), "p": float("nan"), "p_tost": float("nan")}
+    row.update(stats.paired_difference(a, b))
+    row["p_tost"] = stats.tost(a, b, margin) if a.size >= 2 else float("nan")
+    return row
+
+
+def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]:
+    """Primary and secondary comparison rows with adjusted p-values and verdicts.
+
+    ``plan_pairs``: {name: {init: [x, ...]}} of the planned grid (fixes the primary family's size).
+    """
+    metric, hib, margin_key = METRIC[kind]
+    margin, alpha, prim = cfg[margin_key], cfg["alpha"], cfg["primary"]
+    rows = []
+    for name, by_init in plan_pairs.items():
+        for init, xs in by_init.items():
+            if init == DEFAULT_INIT:
+                continue
+            for x in xs:
+                r = compare(agg, name, init, DEFAULT_INIT, x, margin=margin, higher_is_better=hib)
+                r["family"] = ("primary" if kind == "classification" and init == prim["candidate"]
+                               and prim["reference"] == DEFAULT_INIT and x <= prim["max_fraction"] + 1e-12
+                               else "secondary")
+                rows.append(r)
+    prim_rows = [r for r in rows if r["family"] == "primary"]
+    sec_rows = [r for r in rows if r["family"] == "secondary" and r["n"] >= 2]
+    p_prim = np.array([r["p"] if r["n"] >= 2 else 1.0 for r in prim_rows], float)
+    for r, q in zip(prim_rows, stats.holm(p_prim) if len(p_prim) else [], strict=True):
+        r["p_adj"], r["correction"] = float(q), f"Holm over the {len(prim_rows)} planned primary comparisons"
+    for r, q in zip(sec_rows, stats.benjamini_hochberg([r["p"] for r in sec_rows]) if sec_rows else [],
+                    strict=True):
+        r["p_adj"], r["correction"] = float(q), f"Benjamini-Hochberg over {len(sec_rows)} secondary comparisons"
+    for r in rows:
+        need = prim["min_seeds"] if r["family"] == "primary" else 2
+        if r["n"] < need:
+            r["verdict"] = f"incomplete ({r['n']} of {need} seeds)" if r["n"] else "not run"
+        else:
+            r["verdict"] = stats.verdict(r["mean"], r.get("p_adj", r["p"]), r["p_tost"], alpha, hib)
+    return rows
+
+
+def _ms(vals: dict) -> str:
+    v = np.array(list(vals.values()), float)
+    if v.size == 0:
+        return ""
+    return f"{v.mean():.3f} ± {v.std(ddof=1):.3f} ({v.size})" if v.size > 1 else f"{v.mean():.3f} (1)"
+
+
+def _g(v, spec=".3f") -> str:
+    return "" if v is None or v != v else format(v, spec)
+
+
+def _ci(r) -> str:
+    if r["n"] < 2:
+        return _g(r.get("mean"), "+.3f")
+    return f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+
+
+def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict, cells: tuple[int, int]) -> tuple:
+    """Markdown lines and CSV rows of one kind (classification / forecasting)."""
+    metric, hib, margin_key = METRIC[kind]
+    prim = cfg["primary"]
+    md = [f"## {kind.capitalize()}: test {metric} ({'higher' if hib else 'lower'} is better)", "",
+          f"{cells[0]} of {cells[1]} planned cells finished. Differences are init - {LABELS[DEFAULT_INIT]}, "
+          f"paired by seed, mean with its 95% t interval; p: two-sided paired t-test; p_adj: corrected as "
+          f"stated per row family; TOST: equivalence within ±{cfg[margin_key]} {metric}; verdict at "
+          f"alpha = {cfg['alpha']}: 'equivalent' if TOST rejects, else 'better'/'worse' if p_adj < alpha, "
+          "else 'cannot tell'.", ""]
+    head = ["data set", "x", "init", "family", "seeds", f"diff {metric} [95% CI]", "p", "p_adj", "p_TOST",
+            "verdict"]
+    buf_rows = []
+    for fam, title in (("primary", f"Primary (pre-registered): {LABELS[prim['candidate']]} vs "
+                                   f"{LABELS[prim['reference']]}, fractions <= {prim['max_fraction']:g}, "
+                                   f">= {prim['min_seeds']} seeds, Holm over the planned family"),
+                       ("secondary", "Secondary (exploratory; Benjamini-Hochberg)")):
+        fam_rows = [r for r in rows if r["family"] == fam]
+        if not fam_rows:
+            continue
+        md += [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for r in fam_rows:
+            cells_ = [r["name"], f"{r['x']:g}", LABELS[r["init"]], fam, str(r["n"]), _ci(r), _g(r.get("p"), ".3g"),
+                      _g(r.get("p_adj"), ".3g"), _g(r.get("p_tost"), ".3g"), r["verdict"]]
+            md.append("| " + " | ".join(cells_) + " |")
+            buf_rows.append([kind] + cells_)
+        md.append("")
+    inits = sorted({i for by in plan_pairs.values() for i in by}, key=lambda i: (i != DEFAULT_INIT, i))
+    md += ["### Scores: mean ± std (seeds) per init", "",
+           "| data set | x | " + " | ".join(LABELS[i] for i in inits) + " |", "|" + "---|" * (len(inits) + 2)]
+    for name, by_init in plan_pairs.items():
+        for x in sorted({x for xs in by_init.values() for x in xs}):
+            md.append(f"| {name} | {x:g} | " + " | ".join(_ms(agg.get(name, {}).get(i, {}).get(x, {}))
+                                                      for i in inits) + " |")
+    return md + [""], buf_rows
+
+
+def write_table(out: Path, profile: str) -> None:
+    """``e3_table.md`` and ``e3_table.csv`` (one row per comparison) from the sections the two E3 figure
+    scripts saved in ``e3_accuracy.json`` / ``e3_forecast.json`` (whichever exist)."""
+    import json
+
+    md = ["# Real-data results (E3)", "", f"Profile `{profile}`, recipe v2 (paper_figures/configs/e3.json). "
+          "Tables are rebuilt from the finished cells (paper_figures/cells/*.jsonl and the local cache); "
+          "a (data set, x) with fewer seeds than planned says so.", ""]
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["kind", "data set", "x", "init", "family", "seeds", "diff [95% CI]", "p", "p_adj", "p_TOST",
+                "verdict"])
+    for fname in ("e3_accuracy.json", "e3_forecast.json"):
+        p = Path(out) / fname
+        if p.exists():
+            sec = json.loads(p.read_text()).get("table_section")
+            if sec:
+                md += sec["md"]
+                w.writerows(sec["csv"])
+    atomic_write_bytes(Path(out) / "e3_table.md", ("\n".join(md) + "\n").encode())
+    atomic_write_bytes(Path(out) / "e3_table.csv", buf.getvalue().encode())
+
+
+def plan_pairs(specs: list[dict]) -> dict:
+    """{name: {init: sorted xs}} of a list of cell specs."""
+    out: dict = {}
+    for s in specs:
+        xs = out.setdefault(s["name"], {}).setdefault(s["init"], [])
+        if s["x"] not in xs:
+            xs.append(s["x"])
+    return {n: {i: sorted(xs) for i, xs in by.items()} for n, by in out.items()}
