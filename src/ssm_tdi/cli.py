@@ -272,15 +272,17 @@ def _spectrum_bytes(shape, estimator: str) -> int:
 
 def _tdi_bytes(H: int, N2: int, L: int, method: str) -> int:
     """Peak of DiagonalSSM(H, 2 N2) + TDI at length L, an upper bound measured on this code (float64,
-    max RSS of tdi_init minus the interpreter's): ~24 kB per step for the fast solver's per-row work,
-    128 B per step and mode for each of the <= 8 rows it fits at once (one per phase variant), three
-    complex (H, N2, L) temporaries of the layer's kernel and response, the (H, H) cosine matrix, and
-    100 MiB of fixed overhead. Measured peaks (H, N2, L -> MiB): (1, 32, 1024) 70, (8, 32, 4096) 210,
-    (1, 32, 16384) 330, (8, 8, 16384) 335, (8, 32, 16384) 605, (8, 64, 4096) 337, (1, 32, 65536) 1104;
-    this bound gives 129, 370, 563, 651, 1179, 546, 1952 (1.6x to 2x the measured peaks)."""
+    max RSS of tdi_init minus the interpreter's): ~24 kB per step for the solver's per-row work,
+    128 B (fast) or 384 B (gradient: autograd keeps the complex responses) per step and mode for each of
+    the <= 8 rows fitted at once (one per phase variant), three complex (H, N2, L) temporaries of the
+    layer's kernel and response, the (H, H) cosine matrix, and 100 MiB of fixed overhead.
+    Measured fast peaks (H, N2, L -> MiB): (1, 32, 1024) 70, (8, 32, 4096) 210, (1, 32, 16384) 330,
+    (8, 8, 16384) 335, (8, 32, 16384) 605, (8, 64, 4096) 337, (1, 32, 65536) 1104; this bound gives
+    129, 370, 563, 651, 1179, 546, 1952 (1.6x to 2x the measured peaks). Gradient: (8, 32, 4096) 489,
+    (64, 32, 4096) 160; bound 626, 962."""
     rows = min(H, 8)
-    per_step = 24_000 + 128 * rows * N2 if method == "fast" else 0
-    return L * per_step + 48 * H * N2 * L + 8 * H * H + 100 * _MB
+    per_mode = 128 if method == "fast" else 384
+    return L * (24_000 + per_mode * rows * N2) + 48 * H * N2 * L + 8 * H * H + 100 * _MB
 
 
 def _require(nbytes: int, what: str) -> None:
