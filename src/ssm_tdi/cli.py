@@ -685,6 +685,8 @@ def main(argv=None) -> int:
         outputs = _Outputs()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
+            for developer_only in (DeprecationWarning, PendingDeprecationWarning):  # about library internals
+                warnings.simplefilter("ignore", developer_only)
             rc = args.func(args, outputs)
             outputs.commit()
         for message in dict.fromkeys(" ".join(str(w.message).split()) for w in caught):
