@@ -109,7 +109,11 @@ def profile_names(cfg: dict, profile: str, kind: str) -> list[str]:
 
 
 def profile_entries(cfg: dict, profile: str) -> list[tuple[str, str]]:
-    """(kind, name) of every classification set and forecasting series of a profile."""
+    """(kind, name) of the data sets of a profile's spectrum figures: its ``spectra`` entry if it has one,
+    else every classification set and forecasting series it trains on."""
+    spectra = cfg["profiles"][profile].get("spectra")
+    if spectra is not None:
+        return [(kind, n) for kind in ("classification", "forecasting") for n in spectra.get(kind, [])]
     return [(kind, n) for kind in ("classification", "forecasting") for n in profile_names(cfg, profile, kind)]
 
 

@@ -78,8 +78,15 @@ def main(argv=None):
         if p.exists():
             d = json.loads(p.read_text())[metric]
             for name in sorted(set(d) & set(res)):
-                xmin = min(d[name][e3.TDI_MAIN], key=float)
-                diff = sign * (np.asarray(d[name][e3.TDI_MAIN][xmin]) - np.asarray(d[name][e3.DEFAULT_INIT][xmin]))
+                tdi, ref = d[name].get(e3.TDI_MAIN, {}), d[name].get(e3.DEFAULT_INIT, {})
+                xs = sorted(set(tdi) & set(ref), key=float)
+                if not xs:
+                    continue
+                a, b = tdi[xs[0]], ref[xs[0]]  # {seed: score}: paired by seed
+                if not (isinstance(a, dict) and isinstance(b, dict)):  # a file of the v1 study (lists)
+                    continue
+                seeds = sorted(set(a) & set(b))
+                diff = sign * (np.array([a[s] for s in seeds]) - np.array([b[s] for s in seeds]))
                 if diff.size >= 2 and diff.std(ddof=1) > 0:
                     gains[name] = float(diff.mean() / diff.std(ddof=1))
     rho = None
@@ -98,13 +105,16 @@ def main(argv=None):
     for ax, name in zip(axes.flat, names, strict=False):
         r = res[name]
         f = np.arange(len(r["S_task"])) / (len(r["S_task"]) - 1)
-        ax.semilogy(f, np.maximum(r["S_task"], 1e-8), color="k", lw=1.4, label="S_task (input)")
+        # S_task on top (TDI matches it closely and would otherwise hide it): thick black under a thin
+        # dashed TDI line, drawn last
         ax.semilogy(f, np.maximum(r["H2_default"], 1e-8), color=e3.COLORS["s4d-lin"], lw=1.0, ls="--",
-                    label=f"S4D-Lin |H|^2 (L_spec {r['lspec_default']:.2g})")
-        ax.semilogy(f, np.maximum(r["H2_tdi"], 1e-8), color=e3.COLORS[e3.TDI_MAIN], lw=1.0,
-                    label=f"TDI |H|^2 (L_spec {r['lspec_tdi']:.2g})")
+                    label=f"S4D-Lin |H|^2 (L_spec {r['lspec_default']:.2g})", zorder=2)
+        ax.semilogy(f, np.maximum(r["S_task"], 1e-8), color="k", lw=2.4, alpha=0.55, label="S_task (input)",
+                    zorder=3)
+        ax.semilogy(f, np.maximum(r["H2_tdi"], 1e-8), color=e3.COLORS[e3.TDI_MAIN], lw=0.9, ls=(0, (4, 2)),
+                    label=f"TDI |H|^2 (L_spec {r['lspec_tdi']:.2g})", zorder=4)
         ax.set_title(f"{name} ({r['kind']}, L={r['L']})", fontsize=9)
-        ax.set_xlabel("frequency / Nyquist")
+        ax.set_xlabel(r"$\omega/\pi$")
         ax.legend(fontsize=6.5)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(names):]:
