@@ -110,6 +110,11 @@ def reading(st: dict, default: str | None) -> str:
 
 def plot(traj: dict, args, default):
     names = list(traj)
+    if not names:
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.text(0.5, 0.5, "no cells computed yet", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
     fig, axes = plt.subplots(len(METRICS), len(names), figsize=(4.3 * len(names), 8.2), squeeze=False)
     for j, name in enumerate(names):
         for i, (m, label) in enumerate(METRICS):
@@ -141,10 +146,10 @@ def plot(traj: dict, args, default):
 
 
 def main(argv=None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, extra=ts.add_cached_only_arg)
     with Timer() as tm:
         specs = ts.plan(ts.load_config(), args.profile)
-        records = ts.run_cells(specs, args.out)
+        records = ts.run_cells(specs, args.out, only_cached=args.cached_only)
         default = ts.library_default_variant()
         traj = trajectories(records)
         st = stats(traj, default)

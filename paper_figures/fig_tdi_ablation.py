@@ -103,6 +103,11 @@ def reading(rows: list[dict], acc: dict) -> str:
 
 def plot(acc: dict, rows: list[dict], args):
     names = list(acc)
+    if not names:
+        fig, ax = plt.subplots(figsize=(5, 2))
+        ax.text(0.5, 0.5, "no cells computed yet", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
     fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.2), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         rs = [r for r in rows if r["name"] == name]
@@ -131,10 +136,10 @@ def plot(acc: dict, rows: list[dict], args):
 
 
 def main(argv=None):
-    args = parse_args(NAME, __doc__.splitlines()[0], argv)
+    args = parse_args(NAME, __doc__.splitlines()[0], argv, extra=ts.add_cached_only_arg)
     with Timer() as tm:
         specs = ts.plan(ts.load_config(), args.profile)
-        records = ts.run_cells(specs, args.out)
+        records = ts.run_cells(specs, args.out, only_cached=args.cached_only)
         acc = ts.by_variant(records)
         rows = comparisons(acc)
         seeds = {n: max(len(v) for v in by.values()) for n, by in acc.items()}

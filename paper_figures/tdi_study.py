@@ -311,6 +311,11 @@ def library_default_variant() -> str | None:
     return None
 
 
+def add_cached_only_arg(p) -> None:
+    p.add_argument("--cached-only", action="store_true",
+                   help="draw from the cells already computed; train none (missing cells are left out and counted)")
+
+
 def main(argv=None) -> None:
     """Run (resume) the cells of a profile, optionally restricted: the figure scripts only read them."""
     import argparse
