@@ -188,6 +188,11 @@ def main(argv=None):
     print(f"[{NAME}] {args.profile}: {timer.seconds:.1f} s -> {args.out}")
 
 
+def _teacher_name(t):
+    """'high' -> 'high-band teacher'; 'two-band' already names its bands -> 'two-band teacher'."""
+    return f"{t} teacher" if t.endswith("band") else f"{t}-band teacher"
+
+
 def _spec_losses(layer, S_task, S_oracle, L):
     from ssm_tdi import spectra
 
@@ -453,7 +458,7 @@ def _draw(res, stats, cfg, args):
                 )
                 ax.set_ylim(lo, hi)
             _xticks(ax, Ps)
-            ax.set_title(f"{t} band teacher, N={N}", fontsize=10.5)
+            ax.set_title(f"{_teacher_name(t)}, N={N}", fontsize=10.5)
             ax.set_xlabel("training samples P")
             ax.set_ylabel("relative test MSE after training")
             ax.grid(alpha=0.3, which="major")
