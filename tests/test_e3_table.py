@@ -1,0 +1,56 @@
+"""E3 tabulation (paper_figures/e3_table.py): pairing by seed, the primary family and its Holm correction over the
+PLANNED comparisons, incomplete rows, and a table that states seeds, intervals, correction and margin."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("aeon")
+from paper_figures import e3, e3_table  # noqa: E402
+from ssm_tdi import stats  # noqa: E402
+
+
+def _rec(name, init, x, seed, acc):
+    return {"spec": {"kind": "classification", "name": name, "init": init, "x": x, "seed": seed},
+            "result": {"accuracy": acc}}
+
+
+@pytest.fixture()
+def cfg():
+    return e3.load_config()
+
+
+def test_pairs_by_seed_not_by_position():
+    recs = [_rec("A", "s4d-lin", 0.1, s, 0.5 + 0.01 * s) for s in (0, 1, 2)]
+    recs += [_rec("A", "tdi-first-input", 0.1, s, 0.6 + 0.01 * s) for s in (2, 0)]  # seed 1 missing, out of order
+    agg = e3_table.aggregate(recs, "accuracy")
+    r = e3_table.compare(agg, "A", "tdi-first-input", "s4d-lin", 0.1, margin=0.02, higher_is_better=True)
+    assert r["n"] == 2 and r["mean"] == pytest.approx(0.1)  # each seed against itself
+
+
+def test_primary_family_is_holm_over_the_planned_comparisons_and_needs_ten_seeds(cfg):
+    rng = np.random.default_rng(0)
+    recs = []
+    for s in range(10):
+        base = 0.6 + rng.normal(0, 0.02)
+        recs += [_rec("A", "s4d-lin", 0.05, s, base), _rec("A", "tdi-first-input", 0.05, s, base + 0.1),
+                 _rec("A", "minirocket", 0.05, s, base + 0.2)]
+    recs += [_rec("A", "s4d-lin", 0.25, s, 0.7) for s in range(3)]
+    recs += [_rec("A", "tdi-first-input", 0.25, s, 0.7 + 0.001 * s) for s in range(3)]
+    plan = {"A": {"s4d-lin": [0.05, 0.25, 1.0], "tdi-first-input": [0.05, 0.25, 1.0], "minirocket": [0.05]}}
+    rows = e3_table.comparisons(e3_table.aggregate(recs, "accuracy"), "classification", cfg, plan)
+    by = {(r["init"], r["x"]): r for r in rows}
+    p005 = by[("tdi-first-input", 0.05)]
+    assert p005["family"] == "primary" and p005["verdict"] == "better"
+    # 2 planned primary comparisons (0.05, 0.25): Holm multiplies the smallest p by 2 although 0.25 is unfinished
+    assert p005["p_adj"] == pytest.approx(min(1.0, 2 * p005["p"]))
+    assert by[("tdi-first-input", 0.25)]["verdict"] == "incomplete (3 of 10 seeds)"
+    full = by[("tdi-first-input", 1.0)]
+    assert full["family"] == "secondary" and full["verdict"] == "not run"
+    mr = by[("minirocket", 0.05)]
+    assert mr["family"] == "secondary" and mr["verdict"] == "better"
+    assert mr["p_adj"] == pytest.approx(stats.benjamini_hochberg([mr["p"]])[0])
+    md, csv_rows = e3_table.section("classification", e3_table.aggregate(recs, "accuracy"), rows, cfg, plan, (29, 40))
+    text = "\n".join(md)
+    for must in ("29 of 40 planned cells", "95% t interval", "Holm", "Benjamini-Hochberg", "±0.02", "alpha = 0.05"):
+        assert must in text, must
+    assert any(r[3] == e3.LABELS["minirocket"] for r in csv_rows)
