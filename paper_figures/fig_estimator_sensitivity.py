@@ -189,7 +189,7 @@ def main(argv=None):
                 )
             m, hw = mean_ci(d["default"])
             ax.axhline(m, color="k", ls="--", lw=1.1, label="S4D-Lin (no TDI)")
-            ax.axhspan(max(m - hw, 0.1 * m), m + hw, color="k", alpha=0.07, lw=0)
+            ax.axhspan(max(m - hw, 0.1 * m), m + hw, color="k", alpha=0.07, lw=0, label="S4D-Lin (no TDI): 95% CI")
             for o, spec in ORACLES.items():
                 if o in d:
                     ax.axhline(np.mean(d[o]), color=spec["color"], ls=spec["ls"], lw=1.2, label=spec["label"])
@@ -324,8 +324,8 @@ def main(argv=None):
     write_summary(
         args,
         title="TDI's sensitivity to the S_task estimate (input / transfer / discriminative)",
-        claim="C5 (TDI from a spectrum estimated on training data) and PAPER.md section 5 "
-        "(where S_task comes from); E1",
+        claim="C5 (TDI from a spectrum estimated on training data) and Q3 (which S_task estimator, and how "
+        "many sequences it needs; docs/claims.md); E1",
         key_numbers=key,
         reading=reading,
         seconds=seconds,
