@@ -270,18 +270,19 @@ def _spectrum_bytes(shape, estimator: str) -> int:
     return (6 if estimator == "transfer" else 4) * n * L * d * 8
 
 
-def _tdi_bytes(H: int, N2: int, L: int, method: str) -> int:
+def _tdi_bytes(H: int, N2: int, L: int, method: str, bank: str = "identical") -> int:
     """Peak of DiagonalSSM(H, 2 N2) + TDI at length L, an upper bound measured on this code (float64,
     max RSS of tdi_init minus the interpreter's): ~24 kB per step for the solver's per-row work,
-    128 B (fast) or 384 B (gradient: autograd keeps the complex responses) per step and mode for each of
-    the <= 8 rows fitted at once (one per phase variant), three complex (H, N2, L) temporaries of the
-    layer's kernel and response, the (H, H) cosine matrix, and 100 MiB of fixed overhead.
+    128 B (fast) or 384 B (gradient, whose autograd keeps the complex responses, and --bank bands) per
+    step and mode for each row fitted at once (<= 8 phase variants; every channel with --bank bands),
+    three complex (H, N2, L) temporaries of the layer's kernel and response, the (H, H) cosine matrix,
+    and 100 MiB of fixed overhead.
     Measured fast peaks (H, N2, L -> MiB): (1, 32, 1024) 70, (8, 32, 4096) 210, (1, 32, 16384) 330,
     (8, 8, 16384) 335, (8, 32, 16384) 605, (8, 64, 4096) 337, (1, 32, 65536) 1104; this bound gives
     129, 370, 563, 651, 1179, 546, 1952 (1.6x to 2x the measured peaks). Gradient: (8, 32, 4096) 489,
-    (64, 32, 4096) 160; bound 626, 962."""
-    rows = min(H, 8)
-    per_mode = 128 if method == "fast" else 384
+    (64, 32, 4096) 160; bound 626, 962. Fast with --bank bands: (64, 32, 4096) 2926; bound 3650."""
+    rows = H if bank == "bands" else min(H, 8)
+    per_mode = 128 if method == "fast" and bank != "bands" else 384
     return L * (24_000 + per_mode * rows * N2) + 48 * H * N2 * L + 8 * H * H + 100 * _MB
 
 
@@ -444,7 +445,8 @@ def cmd_init(args, outputs: _Outputs) -> int:
     data = _load(args.data, args.x_key, args.y_key, args.labels_key, args.label_column)
     L, H, N2 = data.L, args.d_model, args.d_state // 2
     label_map = _plan_label_map(data, args, outputs, out)
-    _require(_spectrum_bytes(data.X.shape, args.estimator) + _tdi_bytes(H, max(N2, 1), L, args.method),
+    tdi_bytes = _tdi_bytes(H, max(N2, 1), L, args.method, getattr(args, "bank", "identical"))
+    _require(_spectrum_bytes(data.X.shape, args.estimator) + tdi_bytes,
              f"--d-model, --d-state, DATA: TDI for H={H}, N={args.d_state} at L={L}")
     S = _estimate(args, data)
     if not bool((S > 0).any()):  # checked before any progress output, so the error stays one line
