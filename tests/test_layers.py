@@ -319,3 +319,26 @@ def test_cuda_matches_cpu():
     assert gpu.log_dt.device.type == "cuda"
     g32 = DiagonalSSM(4, 8, device="cuda")
     assert g32(torch.randn(2, 16, 4, device="cuda")).dtype == torch.float32
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("disc", ["zoh", "bilinear"])
+def test_fast_kernel_is_the_checked_kernel(dtype, disc):
+    """The forward's unchecked kernel path does the same arithmetic as kernel(L): equal bit for bit."""
+    layer = DiagonalSSM(5, 8, discretization=disc, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    for L in (1, 30, 257):
+        assert torch.equal(layer.fast_kernel(L), layer.kernel(L))
+
+
+def test_unchecked_forward_equals_checked_and_skips_value_checks():
+    layer = DiagonalSSM(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    u = torch.randn(2, 11, 3, dtype=torch.float64)
+    assert torch.equal(layer(u, check=False), layer(u))
+    bad = u.clone()
+    bad[0, 3, 1] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        layer(bad)
+    y = layer(bad, check=False)  # NaN propagates instead of raising (the FFT spreads it over the channel)
+    assert torch.isnan(y[0, :, 1]).all() and torch.isfinite(y[1]).all() and torch.isfinite(y[0][:, [0, 2]]).all()
+    with pytest.raises(ValueError, match="channels"):  # shapes are checked either way
+        layer(torch.randn(2, 11, 4, dtype=torch.float64), check=False)

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from . import kernels
+from . import conv, kernels
 from ._validate import MAX_SIZE, as_tensor, check_int, check_result
 from .inits import get_init, init_log_dt
 
@@ -170,8 +170,13 @@ class DiagonalSSM(nn.Module):
         return self.frequency_response(omega, L=L, include_D=include_D).abs().square()
 
     # ------------------------------------------------------------------ forward
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        """u (batch, L, H) -> y (batch, L, H); causal convolution with K by FFT (length 2L) + D*u."""
+    def forward(self, u: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """u (batch, L, H) -> y (batch, L, H): causal convolution with K + D*u (``conv.causal_fft_conv``).
+
+        ``check=False`` skips the two value checks (finite input, finite output), which read the data
+        back (a sync per layer that also stops ``torch.compile`` / ``vmap``); a caller that checks its
+        own input and output (``DeepSSM``) passes it. Shapes and dtypes are always checked.
+        """
         if not isinstance(u, torch.Tensor):
             u = as_tensor(u, "u", complex_ok=False)
         if u.is_complex():
@@ -184,18 +189,19 @@ class DiagonalSSM(nn.Module):
         if u.shape[1] < 1:
             raise ValueError(f"u: expected a sequence length >= 1, got shape {tuple(u.shape)}")
         u = u.to(dtype=self.log_dt.dtype, device=self.log_dt.device)
-        if not bool(torch.isfinite(u).all()):
+        if check and not bool(torch.isfinite(u).all()):
             raise ValueError("u: expected finite values, found NaN or inf")
         if u.shape[0] == 0:  # an empty batch: an empty output (FFT backends reject empty input)
             return u * self.D
-        L = u.shape[1]
-        K = self.kernel(L)  # (H, L)
-        n = 2 * L
-        uf = torch.fft.rfft(u.transpose(1, 2), n=n)  # (batch, H, L+1)
-        Kf = torch.fft.rfft(K, n=n)  # (H, L+1)
-        y = torch.fft.irfft(uf * Kf, n=n)[..., :L]  # (batch, H, L)
-        y = y.transpose(1, 2) + self.D * u
-        return check_result(y, "u", "the layer output for this input")
+        y = conv.causal_fft_conv(u, self.fast_kernel(u.shape[1]), self.D)
+        return check_result(y, "u", "the layer output for this input") if check else y
+
+    def fast_kernel(self, L: int) -> torch.Tensor:
+        """:meth:`kernel` without the value checks (the forward's hot path; same arithmetic, same numbers)."""
+        B = torch.complex(self.B[..., 0], self.B[..., 1])
+        C = torch.complex(self.C[..., 0], self.C[..., 1])
+        lam, Bbar = kernels.discretize_modes(self.A(), B, self.dt().unsqueeze(-1), self.discretization)
+        return kernels.power_kernel(C * Bbar, torch.log(lam), L)
 
     # ------------------------------------------------------------------ edits / diagnostics
     @torch.no_grad()

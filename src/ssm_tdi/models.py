@@ -62,7 +62,8 @@ class SSMBlock(nn.Module):
         z = self.ssm_input(x, mask)
         if capture is not None:
             capture.append(z)
-        z = self.drop(self.act(self.ssm(z)))
+        # the network checks its input and output once (DeepSSM.forward); no per-layer value checks
+        z = self.drop(self.act(self.ssm(z, check=False)))
         z = self.drop(self.glu(self.mix(z)))
         return x + z
 
@@ -201,9 +202,17 @@ class DeepSSM(nn.Module):
         """
         x, mask = self._check(x, mask)
         try:
-            h = self._trunk(x, mask)
+            out = self.forward_unchecked(x, mask)
         except ValueError as exc:  # a layer saw non-finite activations: the input (or weights) too large
             raise ValueError(f"x: the network's activations are not finite for this input ({exc})") from exc
+        return check_result(out, "x", "the network's output for this input")
+
+    def forward_unchecked(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`forward` for an ``x`` and ``mask`` it already validated: no value checks, no syncs.
+
+        Pure tensor code (``torch.func.vmap`` / ``functional_call`` can run it; ``ssm_tdi.ensemble`` does).
+        """
+        h = self._trunk(x, mask)
         if self.task == "classification":
             if mask is None:
                 pooled = h.mean(dim=1)
@@ -213,7 +222,7 @@ class DeepSSM(nn.Module):
             out = self.head(pooled)
         else:
             out = self.head(h)
-        return check_result(out, "x", "the network's output for this input")
+        return out
 
     @torch.no_grad()
     def layer_inputs(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
