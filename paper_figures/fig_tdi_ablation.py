@@ -51,7 +51,8 @@ def comparisons(acc: dict) -> list[dict]:
     if rows:
         for r, q in zip(rows, ts.holm([r["p"] for r in rows]), strict=True):
             r["p_holm"] = float(q)
-            r["verdict"] = ("helps" if r["diff"] > 0 else "hurts") if q < ALPHA else "no significant difference"
+            r["verdict"] = (("helps" if r["diff"] > 0 else "hurts") if q < ALPHA else
+                            "no significant difference" if q == q else "untestable (identical differences)")
     return rows
 
 
@@ -76,10 +77,11 @@ def table_markdown(acc: dict, rows: list[dict], seeds: dict) -> str:
 def reading(rows: list[dict], acc: dict) -> str:
     if not rows:
         return "No data set has two seeds of a variant and its reference yet: nothing to compare."
-    sig = [r for r in rows if r["verdict"] != "no significant difference"]
+    sig = [r for r in rows if r["verdict"] in ("helps", "hurts")]
     n_sets = len(acc)
-    head = (f"{len(rows)} paired comparisons over {n_sets} data set(s), Holm-corrected at {ALPHA}: "
-            f"{len(sig)} significant.")
+    n_test = sum(r["p_holm"] == r["p_holm"] for r in rows)
+    head = (f"{len(rows)} paired comparisons over {n_sets} data set(s) ({n_test} testable), Holm-corrected at "
+            f"{ALPHA}: {len(sig)} significant.")
     if sig:
         parts = [f"{r['name']}: {ts.LABELS[r['candidate']]} vs {ts.LABELS[r['reference']]} {r['verdict']} "
                  f"({r['diff']:+.3f} [{r['diff'] - r['ci95']:+.3f}, {r['diff'] + r['ci95']:+.3f}], "
@@ -87,12 +89,18 @@ def reading(rows: list[dict], acc: dict) -> str:
         body = " Significant: " + "; ".join(parts) + "."
     else:
         body = " No design choice changes test accuracy significantly after the correction."
-    steps = [r for r in rows if r["reference"] != BASE]
-    if steps:
-        big = max(steps, key=lambda r: abs(r["diff"]))
-        body += (f" Largest ladder step: {big['name']} {ts.LABELS[big['candidate']]} vs "
-                 f"{ts.LABELS[big['reference']]} {big['diff']:+.3f} ± {big['ci95']:.3f} (uncorrected p "
-                 f"{big['p']:.2g}).")
+    choices = {}
+    for r in rows:  # one design choice = one (candidate, reference) pair, over the data sets
+        if r["reference"] != BASE:
+            choices.setdefault((r["candidate"], r["reference"]), []).append(r)
+    if choices:
+        body += " Per choice (candidate vs the variant it extends; difference ± 95% CI per data set):"
+        for (cand, ref), rs in choices.items():
+            n_sig = sum(r["verdict"] in ("helps", "hurts") for r in rs)
+            body += (f" {ts.LABELS[cand]} vs {ts.LABELS[ref]}: "
+                     + ", ".join(f"{r['name']} {r['diff']:+.3f} ± {r['ci95']:.3f}" for r in rs)
+                     + f" ({n_sig} of {len(rs)} significant);")
+        body = body.rstrip(";") + "."
     unc = [r for r in rows if r["p"] < ALPHA and r["verdict"] == "no significant difference"]
     if unc:
         body += (f" {len(unc)} comparison(s) reach p < {ALPHA} only before the correction: "
@@ -150,7 +158,7 @@ def main(argv=None):
         save_figure(plot(acc, rows, args), args.out, NAME)
     key = {"cells_run_of_planned": f"{len(records)}/{len(specs)}", "seeds": seeds,
            "n_comparisons_holm": len(rows),
-           "n_significant_holm": sum(r["verdict"] != "no significant difference" for r in rows)}
+           "n_significant_holm": sum(r["verdict"] in ("helps", "hurts") for r in rows)}
     for name, by in acc.items():
         key[f"{name}_accuracy"] = {v: round(float(np.mean(list(s.values()))), 4) for v, s in by.items()}
     for r in rows:

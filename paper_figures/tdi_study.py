@@ -274,19 +274,23 @@ def paired(a: dict, b: dict) -> dict | None:
     d = np.array([a[s] - b[s] for s in seeds], float)
     n, sd = d.size, d.std(ddof=1)
     half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if sd > 0 else 0.0
-    p = float(stats.ttest_1samp(d, 0.0).pvalue) if sd > 0 else (1.0 if d.mean() == 0 else 0.0)
+    # identical differences on every seed: no variance to test against (NaN; a constant non-zero shift of
+    # 2 seeds is not evidence), identical scores: p = 1
+    p = float(stats.ttest_1samp(d, 0.0).pvalue) if sd > 0 else (1.0 if d.mean() == 0 else math.nan)
     return {"n": int(n), "diff": float(d.mean()), "ci95": half, "p": p,
             "wins": int((d > 0).sum()), "losses": int((d < 0).sum())}
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm step-down adjusted p-values (family-wise error control over all comparisons given)."""
+    """Holm step-down adjusted p-values (family-wise error control over all comparisons given).
+    NaN p-values (untestable comparisons) stay NaN and do not count in the family."""
     p = np.asarray(pvalues, float)
-    order = np.argsort(p)
-    adj = np.empty(p.size)
+    ok = np.flatnonzero(~np.isnan(p))
+    order = ok[np.argsort(p[ok])]
+    adj = np.full(p.size, math.nan)
     running = 0.0
     for rank, i in enumerate(order):
-        running = max(running, min(1.0, (p.size - rank) * p[i]))
+        running = max(running, min(1.0, (ok.size - rank) * p[i]))
         adj[i] = running
     return adj
 

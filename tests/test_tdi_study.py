@@ -25,6 +25,8 @@ def test_holm_matches_the_step_down_definition():
     # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.02, 0.03, 0.06, 0.06
     assert ts.holm(p) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert ts.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    q = ts.holm([0.01, float("nan"), 0.04])  # an untestable comparison is not part of the family
+    assert q[0] == pytest.approx(0.02) and np.isnan(q[1]) and q[2] == pytest.approx(0.04)
 
 
 def test_paired_matches_scipy():
@@ -39,6 +41,8 @@ def test_paired_matches_scipy():
     lo, hi = stats.t.interval(0.95, 9, loc=d.mean(), scale=stats.sem(d))
     assert r["ci95"] == pytest.approx((hi - lo) / 2)
     assert ts.paired({0: 1.0}, {0: 0.5}) is None
+    assert np.isnan(ts.paired({0: 1.0, 1: 0.5}, {0: 0.9, 1: 0.4})["p"])  # the same shift twice: untestable
+    assert ts.paired({0: 1.0, 1: 0.5}, {0: 1.0, 1: 0.5})["p"] == 1.0
 
 
 def test_plan_is_seed_major_and_respects_limits():
