@@ -262,7 +262,9 @@ def render_index(out: Path, manifest: dict, descriptions: dict) -> str:
             "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.5}"
             ".meta{color:#666;font-size:90%}.fail{color:#b00}</style></head><body>\n"
             "<h1>ssm-tdi: executed report</h1>\n<p>Built by <code>python -m report.build</code> "
-            "(<code>make report</code>); every number on these pages was computed when the page was built.</p>\n"
+            "(<code>make report</code>); every number on these pages was computed when the page was built. "
+            "The claims (C1-C6), experiments (E1-E3) and open questions (Q1-Q3) they refer to are stated in "
+            f"<a href=\"{html.escape(os.path.relpath(ROOT / 'docs' / 'claims.md', out))}\">docs/claims.md</a>.</p>\n"
             "<ul>\n" + "\n".join(items) + "\n</ul>\n</body></html>\n")
 
 

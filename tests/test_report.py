@@ -121,7 +121,9 @@ def test_tiny_page_end_to_end_uses_this_interpreter_not_an_installed_kernelspec(
     assert "<title>Tiny page</title>" in page
     assert "data:image/png;base64," in page  # the figure is embedded (MPLBACKEND=Agg was dropped)
     assert "visible-output-marker" in page and "SECRET_INPUT_MARKER" not in page  # hide-input tag honoured
-    assert 'href="tiny_page.html"' in (out / "index.html").read_text()
+    index = (out / "index.html").read_text()
+    assert 'href="tiny_page.html"' in index
+    assert f'href="{os.path.relpath(ROOT / "docs" / "claims.md", out)}"' in index  # the one numbering
     assert not list(out.glob(".*.tmp")), "a temporary file was left behind"
 
 
