@@ -216,7 +216,7 @@ def run_classification_cell(name: str, init: str, fraction: float, seed: int, re
             r.update(accuracy=ev["accuracy"], test_loss=ev["loss"], train_seconds=res.seconds, steps=res.steps,
                      epochs_run=len(res.train_loss), best_epoch=res.best_epoch, val_loss=val)
             if control == "alpha-val":
-                r["alpha"] = FREQBIAS_ALPHA if alpha is None else alpha
+                r["alpha"], r["alpha_selected_on_validation"] = (FREQBIAS_ALPHA if alpha is None else alpha), has_val
             best = (val, r)
     return best[1]
 
@@ -269,7 +269,7 @@ def run_forecast_cell(name: str, init: str, span: float, seed: int, rec: dict, d
                      epochs_run=len(res.train_loss), best_epoch=res.best_epoch, val_loss=val,
                      example_index=ex, example_forecast=fd.denormalize(pred, "test")[ex].tolist())
             if control == "alpha-val":
-                r["alpha"] = FREQBIAS_ALPHA if alpha is None else alpha
+                r["alpha"], r["alpha_selected_on_validation"] = (FREQBIAS_ALPHA if alpha is None else alpha), has_val
             best = (val, r)
     return best[1]
 
