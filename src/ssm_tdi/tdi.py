@@ -1,4 +1,4 @@
-"""Task-Dependent Initialization (TDI, PAPER.md C5): match an SSM layer's power response to S_task.
+"""Task-Dependent Initialization (TDI, docs/claims.md C5): match an SSM layer's power response to S_task.
 
 For every channel h of a :class:`ssm_tdi.layers.DiagonalSSM`, the model spectrum is
 S_model,h(w_j) = |H_L,h(w_j)|^2 on the rfft grid w_j = 2 pi j / L, j = 0..L//2 (the exact
