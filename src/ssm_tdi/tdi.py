@@ -680,8 +680,8 @@ def tdi_init(
             flattens the peaks), mixing with a flat spectrum, a floor relative to the peak. Defaults (1, 0, 0)
             fit S_task as it is.
         bank: ``"identical"`` (default: every channel fits the same row) or ``"bands"`` (channels keep
-            distinct bands whose sum is S_task, ``targets.channel_bank``; kernel energies follow each band's
-            share of the power). ``"bands"`` needs one shared spectrum.
+            distinct bands whose sum is S_task, ``targets.channel_bank``; with the fast method the kernel
+            energies follow each band's share of the power). ``"bands"`` needs one shared spectrum.
         default_fraction: in [0, 1]; round(default_fraction * H) seeded channels are not fitted and keep
             their current (default) init (the "mixed" design). Default 0.
 
