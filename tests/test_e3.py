@@ -141,3 +141,15 @@ def test_every_configured_classification_set_runs_every_kind_of_init(cfg, name):
         r = e3.run_classification_cell(name, init, 0.05, 0, rec)
         assert 0.0 <= r["accuracy"] <= 1.0 and math.isfinite(r["test_loss"]), (name, init)
         assert r["n_subset"] >= e3.classification_data(name, json.dumps(rec["data"], sort_keys=True)).n_classes
+
+
+def test_the_run_command_plans_selects_and_refuses_bad_options(capsys):
+    from paper_figures import e3_run
+
+    assert e3_run.main(["--profile", "smoke", "--dry-run", "--only", "ItalyPowerDemand:0.25",
+                        "--inits", "s4d-lin"]) == 0
+    assert "1 cells selected" in capsys.readouterr().out  # 1 seed x 1 fraction x 1 init, the co2 cells filtered
+    with pytest.raises(SystemExit, match="--only"):
+        e3_run.main(["--profile", "smoke", "--dry-run", "--only", "ItalyPowerDemand:quarter"])
+    with pytest.raises(SystemExit, match="--inits"):
+        e3_run.main(["--profile", "smoke", "--dry-run", "--inits", "nope"])
