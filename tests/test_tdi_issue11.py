@@ -105,10 +105,10 @@ def test_layer_input_spectrum_is_centred_and_reports_the_dc_share():
     assert rep.input_dc_share == pytest.approx(diagnostics.dc_share(raw), rel=1e-9)
     assert rep.input_dc_share > 0.05  # the encoder bias through LayerNorm: DC the data do not have
     S = rep.target_spectrum
-    # centred: the DC bin is rounding noise (relative to the peak), the tones are where the data put them
-    assert float(S[0]) < 1e-20 * float(S.max())
-    centred = U - U.mean(1, keepdim=True)
-    assert torch.allclose(S, spectra.input_spectrum(centred, reduce="mean"), rtol=1e-9)
+    # centred: the spectrum of the centred input, whose emptied DC bin is continued from w_1
+    centred = spectra.input_spectrum(U - U.mean(1, keepdim=True), reduce="mean")
+    assert float(centred[0]) < 1e-20 * float(centred.max())  # centring empties DC (up to rounding)
+    assert torch.allclose(S[1:], centred[1:], rtol=1e-9) and float(S[0]) == float(S[1])
     m2 = DeepSSM(1, 2, d_model=8, d_state=8, n_layers=1, seed=0)
     un = apply_tdi(m2, X, spectrum_source="layer-input", centre=False, refine_steps=5)[0]
     assert torch.allclose(un.target_spectrum, raw, rtol=1e-9)
@@ -141,8 +141,20 @@ def test_per_layer_matches_each_layer_to_its_centred_input():
     assert [r.spectrum_source for r in reps] == ["layer-input"] * 2
     U1 = model.layer_inputs(X.unsqueeze(-1))[1].double()  # after TDI of layer 0: what layer 1 was fitted to
     expect = spectra.input_spectrum(U1 - U1.mean(1, keepdim=True), reduce="mean")
+    expect[0] = expect[1]  # the emptied DC bin continued from w_1
     assert torch.allclose(reps[1].target_spectrum, expect, rtol=1e-5, atol=1e-12 * float(expect.max()))
     assert all(0 <= r.input_dc_share <= 1 for r in reps)
+
+
+def test_centred_layer_input_keeps_phase_diversity():
+    # with an exact 0 at DC every phase variant failed its float32 test and all channels got one
+    # response (effective rank 1.0); the continued DC bin lets them through
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(256.0)
+    X = torch.sin(0.7 * t + 6.28 * torch.rand(32, 1, generator=g)) + 0.3 * torch.randn(32, 256, generator=g)
+    model = DeepSSM(1, 2, d_model=16, d_state=32, n_layers=1, seed=0)
+    rep = apply_tdi(model, X, spectrum_source="layer-input")[0]
+    assert rep.kernel_effective_rank > 1.5, rep.notes
 
 
 def test_layer_input_spectra_use_at_most_max_layer_samples_sequences():
@@ -154,6 +166,7 @@ def test_layer_input_spectra_use_at_most_max_layer_samples_sequences():
     m0 = DeepSSM(1, 2, d_model=4, d_state=8, n_layers=1, seed=0)  # the same weights as model before TDI
     U = m0.layer_inputs(X[keep].unsqueeze(-1))[0].double()
     expect = spectra.input_spectrum(U - U.mean(1, keepdim=True), reduce="mean")
+    expect[0] = expect[1]  # the emptied DC bin continued from w_1
     assert torch.allclose(rep.target_spectrum, expect, rtol=1e-5, atol=1e-12 * float(expect.max()))
 
 

@@ -834,6 +834,18 @@ def _input_dc_share(U: torch.Tensor) -> float:
     return float(U.sum(1).square().mean()) / U.shape[1] / total if total > 0 else float("nan")
 
 
+def _fill_dc(S: torch.Tensor) -> torch.Tensor:
+    """The DC bin, which centring empties, continued from its neighbour: S(w_0) = S(w_1).
+
+    Centring removes the bias constant, and with it the only estimate of the density at w = 0. Leaving
+    the 0 would fit a notch at DC (the DC gain 1e-6 of the peak, the opposite of the default init's
+    maximum there) and, measured, makes every phase variant fail its float32 test (effective rank 1).
+    """
+    S = S.clone()
+    S[..., 0] = S[..., 1]
+    return S
+
+
 def _layer_input_spectrum(est, U: torch.Tensor, mask, centre: bool) -> tuple[torch.Tensor, float, list]:
     """(S of the layer input, its DC share before centring, notes)."""
     dc = _input_dc_share(U)
@@ -841,7 +853,7 @@ def _layer_input_spectrum(est, U: torch.Tensor, mask, centre: bool) -> tuple[tor
         return est(U), dc, []
     S = est(_centre(U, mask))
     if bool((S.reshape(-1, S.shape[-1]).amax(-1) > 0).all()):
-        return S, dc, []
+        return _fill_dc(S), dc, []
     # every channel is constant in time (e.g. d_model = 2 and one sign pattern): nothing but DC to match
     return est(U), dc, ["the centred layer input has no power (constant in time); matched the uncentred input"]
 
@@ -1034,7 +1046,8 @@ def apply_tdi(
         actually sees, LayerNorm(encoder(x)) for the first layer. With ``centre=True`` (default) each
         sequence's channel mean is removed first: the encoder bias passed through LayerNorm puts 40-78% of
         the raw layer input's power at w = 0 (``TDIReport.input_dc_share`` reports that share), a constant
-        that carries no task information and that TDI would otherwise turn into integrator kernels.
+        that carries no task information and that TDI would otherwise turn into integrator kernels. The
+        emptied DC bin is then continued from its neighbour, S(0) = S(w_1) (no notch at DC).
       Layer inputs are computed in chunks of 64 sequences, stopping at the layer being fitted and carrying
       the residual stream forward from one layer to the next (one pass through the trunk in total).
 
