@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from ssm_tdi.conv import causal_fft_conv
+from ssm_tdi.conv import causal_fft_conv, fft_length
 
 
 def direct_conv(u, K, D):
@@ -68,3 +68,29 @@ def test_vmap_over_members_equals_loop():
         y.square().sum().backward()
         for a, b in ((U.grad[i], u.grad), (Kst.grad[i], K.grad), (Dst.grad[i], D.grad)):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_fft_length_is_the_smallest_5_smooth_at_least_m():
+    def smooth(n):
+        for p in (2, 3, 5):
+            while n % p == 0:
+                n //= p
+        return n == 1
+
+    for m in range(1, 400):
+        n = fft_length(m)
+        assert n >= m and smooth(n) and not any(smooth(k) for k in range(m, n))
+    assert fft_length(2 * 1460 - 1) == 3000  # 2920 = 2^3 5 73 is avoided
+
+
+@pytest.mark.parametrize("L", [13, 73, 251])
+def test_exact_at_lengths_whose_padding_is_not_2L(L):
+    """n = fft_length(2L - 1) < 2L or > 2L (L = 13: 25; 73: 150; 251: 512): still the linear convolution."""
+    u, K, D = _inputs((2,), L, 3, L)
+    torch.testing.assert_close(causal_fft_conv(u, K, D), direct_conv(u, K, D), rtol=0, atol=1e-12)
+    u, K, D = (t.requires_grad_(True) for t in _inputs((2,), L, 2, L + 1))
+    gy = torch.randn(2, L, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    g1 = torch.autograd.grad((causal_fft_conv(u, K, D) * gy).sum(), (u, K, D))
+    g2 = torch.autograd.grad((direct_conv(u, K, D) * gy).sum(), (u, K, D))
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-11)

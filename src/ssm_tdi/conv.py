@@ -2,7 +2,8 @@
 
     y[b, t, h] = sum_{j <= t} K[h, j] u[b, t - j, h] + D[h] u[b, t, h],   t = 0..L-1
 
-Zero-padding to n = 2L makes the length-n circular convolution equal the linear one on t < L, and
+Zero-padding to any n >= 2L - 1 makes the length-n circular convolution equal the linear one on t < L
+(the linear convolution of two length-L signals has 2L - 1 terms), and
 the skip term is folded into the kernel's spectrum (D u is the convolution with D delta, whose DFT is
 D at every frequency): Y = U (K_f + D), one rfft of u, one of K, one irfft.
 
@@ -13,7 +14,9 @@ circular correlation, exact here because every wrapped index lands in the zero p
     dL/dK[h, j] = sum_{b,t} g[b, t, h] u[b, t - j, h] = irfft(sum_b G conj(U))[j],  j < L
     dL/dD[h] = sum_{b,t} g u = dL/dK[h, 0]  (D enters exactly like K[h, 0])
 
-so one rfft of g and two irffts, with U saved from the forward. Autograd through the same three
+so one rfft of g and two irffts, with U saved from the forward. n is the smallest 5-smooth number
+>= 2L - 1 (:func:`fft_length`): 2L itself can have a large prime factor (L = 1460: 2920 = 2^3 5 73),
+where the FFT is ~3x slower than at the 5-smooth 3000 (benchmarks/RESULTS.md). Autograd through the same three
 FFT calls would also transform g twice and differentiate the padding and slicing separately.
 The function is written in the ``setup_context`` style with ``generate_vmap_rule`` so that it runs
 under ``torch.func.vmap`` (the batched ensembles of :mod:`ssm_tdi.ensemble`).
@@ -23,7 +26,20 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["causal_fft_conv"]
+__all__ = ["causal_fft_conv", "fft_length"]
+
+
+def fft_length(m: int) -> int:
+    """The smallest n >= m whose only prime factors are 2, 3 and 5 (a fast FFT length)."""
+    n = max(1, int(m))
+    while True:
+        r = n
+        for p in (2, 3, 5):
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return n
+        n += 1
 
 
 class _CausalFFTConv(torch.autograd.Function):
@@ -34,7 +50,7 @@ class _CausalFFTConv(torch.autograd.Function):
         # spectra in the (..., H, frequency) layout: FFTs along the last, contiguous axis of a transposed
         # view are ~25% faster on CPU than along axis -2 of (..., L, H) (benchmarks/RESULTS.md)
         L = u.shape[-2]
-        n = 2 * L
+        n = fft_length(2 * L - 1)
         uf = torch.fft.rfft(u.transpose(-1, -2), n=n)  # (..., H, L+1)
         kf = torch.fft.rfft(K, n=n) + D.unsqueeze(-1)  # (H, L+1)
         # contiguous (..., L, H), like the input: downstream ops (dropout masks drawn by empty_like) then see
@@ -54,7 +70,7 @@ class _CausalFFTConv(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy, _guf, _gkf):
         uf, kf = ctx.saved_tensors
-        L, n = ctx.L, 2 * ctx.L
+        L, n = ctx.L, fft_length(2 * ctx.L - 1)
         gf = torch.fft.rfft(gy.transpose(-1, -2), n=n)  # (..., H, L+1)
         grad_u = grad_K = grad_D = None
         if ctx.needs_input_grad[0]:
