@@ -3,8 +3,8 @@
 :class:`DiagonalSSM` holds H independent single-input single-output channels, each a
 diagonal SSM with N2 = d_state/2 complex modes (conjugates implied). Its kernel and
 frequency response are computed by :mod:`ssm_tdi.kernels` (one implementation of the
-math, PAPER.md section 1); the layer only stores the parameters and applies the
-convolution. Interface agreed in ``notes/layer_interface.md``.
+math, docs/claims.md section 1); the layer only stores the parameters and applies the
+convolution.
 
 Parameters (all real tensors, so every optimizer and ``state_dict`` handles them):
 ``log_dt`` (H,), ``log_A_real`` (H, N2), ``A_imag`` (H, N2), ``B`` (H, N2, 2),
