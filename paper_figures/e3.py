@@ -55,7 +55,8 @@ def add_engine_args(p) -> None:
     p.add_argument("--scheduler", default=None,
                    help="address of an existing dask scheduler (tcp://host:port) to run the cells on")
     p.add_argument("--train", action="store_true",
-                   help="compute cells that are not cached (default: tabulate the finished cells only)")
+                   help="compute cells that are not cached (default: tabulate the finished cells only; "
+                        "the smoke profile always computes its few tiny cells)")
 
 
 add_jobs_arg = add_engine_args

@@ -144,8 +144,8 @@ def run_cells(specs: list[dict], out: Path, device="cpu", jobs: int | None = Non
         + ("" if compute_missing else " (not computed: tabulating finished cells only)"))
     if todo and compute_missing:
         dev = str(device)
-        if jobs is None:
-            jobs = 1 if dev.startswith("cuda") else max(1, min(2, os.cpu_count() or 1))
+        if jobs is None:  # a few cells: starting workers (importing torch, aeon) costs more than it saves
+            jobs = 1 if dev.startswith("cuda") or len(todo) < 20 else max(1, min(2, os.cpu_count() or 1))
         if scheduler is None and (jobs == 1 or dev.startswith("cuda")):
             _run_serial(specs, todo, out, dev, records, log)
         else:
