@@ -64,11 +64,10 @@ def main(argv=None):
             if b in base[name][spans[0]]:
                 ax.plot(spans, [base[name][x][b]["mase"] for x in spans], color=c, ls=ls, label=b)
         dropped = plan["dropped"].get(name) or {}
-        ax.set_title(f"{name}: window W={rec['window']}, horizon H={rec['horizon']}", fontsize=9)
-        if dropped:
-            ax.text(0.02, 0.98, f"not run: {', '.join(_frac(s) for s in dropped)} of the training span\n"
-                    f"(too short for one window + horizon, {rec['window'] + rec['horizon']} steps)",
-                    transform=ax.transAxes, va="top", fontsize=6.5, color="0.3")
+        ax.set_title(f"{name}: window W={rec['window']}, horizon H={rec['horizon']}"
+                     + (f"\nnot run: {', '.join(_frac(s) for s in dropped)} of the training span (shorter than "
+                        f"one window + horizon, {rec['window'] + rec['horizon']} steps)" if dropped else ""),
+                     fontsize=8.5)
         ax.set_xscale("log")
         ax.minorticks_off()
         ax.set_xticks(spans, [_frac(s) for s in spans])
