@@ -87,7 +87,8 @@ after training and the initial one, and the kernel effective rank at init -> aft
     ===========================  ========  ================  ==============
 
 With the current E3 recipe (v2: 300 steps, ``--recipe v2``), after training: TDI frozen 0.182 and 0.130
-(seeds 0, 1; rank 2.95 -> 19.1, 2.77 -> 17.6), S4D-Lin trained 0.496 and frozen 0.172 (seed 0).
+(seeds 0, 1; rank 2.95 -> 19.1, 2.77 -> 17.6), TDI trained 1.94, S4D-Lin trained 0.496 and frozen 0.172
+(seed 0).
 
 So the split between dt and A does not matter (``dt_mode``: as derived above; ``"unit"`` is worse because an
 A_imag step of 1e-3 is then 1e-3 rad), a lower dynamics learning rate only slows the drift, and only frozen
