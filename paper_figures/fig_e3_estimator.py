@@ -89,7 +89,7 @@ def main(argv=None):
         ax.axhline(r["lspec_default"], color=e3.COLORS["s4d-lin"], ls="--", lw=1, label="default S4D-Lin")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ticks = r["n"]
+        ticks = [t for t in r["n"] if t == r["n_all"] or 1.3 * t < r["n_all"]]  # no label over 'all
         ax.set_xticks(ticks, [str(t) if t != r["n_all"] else f"all\n{t}" for t in ticks], fontsize=7)
         ax.minorticks_off()
         ax.set_xlabel("n training sequences")
