@@ -21,17 +21,12 @@ Clock: ``--clock cpu`` (default) times with ``time.process_time`` (CPU seconds o
 one thread): on a machine shared with other jobs it measures the work, not the waiting; the
 projection then assumes 2 cores free for the study. ``--clock wall`` gives elapsed time.
 
-Projection: a cell costs ``steps * t_step(b) + (epochs * n_val + n_test) * t_eval + t_tdi(init)``,
-with ``steps = epochs * ceil(n_train / batch)`` (the recipe's full budget: early stopping can only
-shorten it, so this is an upper bound) and n_train / n_val from the study's own subset and split
-functions at seed 0. Pretraining spends part of the same epoch budget on next-step prediction, at
-the same step cost. A profile's wall time is the sum over its cells divided by 2 (two worker
-processes with one thread each, as ``paper_figures.e3.run_cells`` runs them on 2 cores).
-
-Profiles: ``quick`` and ``full`` from e3.json (7 inits per data set), and ``powered``, the grid of
-the powered study (issue 15): all 15 data sets x 5 fractions/spans x 8 inits/controls, 10 seeds for
-the 2 inits of the primary comparison and 5 for the 6 others. ``--steps-per-cell S`` adds the
-projection under a fixed optimizer-step budget S per cell (recipe v2 of issue 15).
+Projection: every cell of the ``quick`` and ``full`` profiles of ``paper_figures/configs/e3.json``
+(``e3.plan_specs``; ``full`` is the powered grid of issue 15: 15 data sets, 10 seeds for the primary
+tier, 5 for the rest, controls and secondary inits), each costed by ``paper_figures.e3_cost``'s model of a
+recipe-v2 cell (``epochs * nb * t_step(b) + (epochs * n_val + n_test) * t_eval``, the study's own subset
+sizes) plus its TDI call; MiniRocket reference cells are listed but not costed. A profile's wall time is
+the sum divided by 2 (two one-thread workers on 2 cores).
 
 Run: ``python benchmarks/bench_cells.py [--quick] [--threads 1] [--ensemble E] [--no-tdi]``.
 """
@@ -39,7 +34,6 @@ Run: ``python benchmarks/bench_cells.py [--quick] [--threads 1] [--ensemble E] [
 from __future__ import annotations
 
 import json
-import math
 import statistics
 import sys
 import time
@@ -53,40 +47,31 @@ from paper_figures import e3  # noqa: E402
 
 # the fixed slice named by the issue: L = 24, 64, 150, 1460
 SLICE = ("ItalyPowerDemand", "digits", "GunPoint", "ACSF1")
-PRIMARY = ("s4d-lin", "tdi-first-input")
-N_INITS_POWERED, SEEDS_PRIMARY, SEEDS_OTHER = 8, 10, 5
 CLOCK = time.process_time  # --clock: CPU seconds of this (one-thread) process, or wall seconds
 
 
 def dataset_case(kind: str, name: str, cfg: dict) -> dict:
-    """Data, recipe and grid sizes of one data set (the profile 'full' recipe)."""
+    """Data and recipe of one data set (the 'full' profile's recipe); its training set is what is timed."""
     rec = e3.recipe(cfg, kind, name, "full")
     if kind == "classification":
-        from ssm_tdi.data import train_val_split, training_subset
-
         ds = e3.classification_data(name, json.dumps(rec.get("data", {}), sort_keys=True))
-        X, y, m = ds.X_train, ds.y_train, ds.mask_train
-        sizes = {}
-        for f in cfg["fractions"] + rec.get("extra_fractions", []):
-            sub = training_subset(ds.y_train, f, 0)
-            tr, va = train_val_split(ds.y_train[sub], rec["val_fraction"], 0)
-            sizes[f] = (int(tr.size), int(va.size) if va.size >= 2 else 0)
-        return {"kind": kind, "name": name, "rec": rec, "X": X, "y": y, "mask": m, "X_test_n": int(ds.y_test.size),
+        return {"kind": kind, "name": name, "rec": rec, "X": ds.X_train, "y": ds.y_train, "mask": ds.mask_train,
                 "d_input": ds.d_input, "d_output": ds.n_classes, "vocab": ds.vocab_size, "task": "classification",
-                "sizes": sizes, "L": int(X.shape[1])}
-    sizes = {}
-    for s in cfg["spans"]:
-        try:
-            fd = e3.forecast_data(name, rec, s)
-        except ValueError as exc:
-            if "train_span" in str(exc):
-                continue
-            raise
-        sizes[s] = (int(fd.X_train.shape[0]), int(fd.X_val.shape[0]))
-        full = fd
-    return {"kind": kind, "name": name, "rec": rec, "X": full.X_train, "y": full.Y_train, "mask": None,
-            "X_test_n": int(full.X_test.shape[0]), "d_input": 1, "d_output": rec["horizon"], "vocab": None,
-            "task": "regression", "sizes": sizes, "L": int(full.X_train.shape[1])}
+                "L": int(ds.X_train.shape[1])}
+    fd = e3.forecast_data(name, rec, 1.0)
+    return {"kind": kind, "name": name, "rec": rec, "X": fd.X_train, "y": fd.Y_train, "mask": None, "d_input": 1,
+            "d_output": rec["horizon"], "vocab": None, "task": "regression", "L": int(fd.X_train.shape[1])}
+
+
+def _config(case: dict, seed: int, epochs: int):
+    """The recipe's TrainConfig with an explicit epoch count (full batch: one step per epoch)."""
+    make = getattr(e3, "train_config", None)
+    if make is not None:
+        cfg = make(case["rec"], case["task"], seed, epochs=epochs)
+    else:  # the engine before issue 15's split (the 'before' runs import an older paper_figures)
+        cfg = e3._train_config(case["rec"], case["task"], seed, epochs, False)
+    cfg.batch_size = None
+    return cfg
 
 
 def _model(case: dict, init: str = "s4d-lin", seed: int = 0):
@@ -110,19 +95,16 @@ def step_time(case: dict, b: int, steps: int, ensemble: int = 0) -> float:
         from ssm_tdi.ensemble import train_ensemble
 
         models = [_model(case, seed=s) for s in range(ensemble)]
-        cfgs = [e3._train_config(case["rec"], case["task"], s, 1, False) for s in range(ensemble)]
+        cfgs = [_config(case, s, 1) for s in range(ensemble)]
         data = [(X, y, m)] * ensemble
         train_ensemble(models, data, cfgs)  # warm-up
-        cfgs = [e3._train_config(case["rec"], case["task"], s, steps, False) for s in range(ensemble)]
+        cfgs = [_config(case, s, steps) for s in range(ensemble)]
         t0 = CLOCK()
         train_ensemble(models, data, cfgs)
         return (CLOCK() - t0) / (steps * ensemble)
     model = _model(case)
-    cfg1 = e3._train_config(case["rec"], case["task"], 0, 1, False)
-    cfg1.batch_size = None
-    train(model, X, y, cfg1, mask=m)  # warm-up (first-call allocations, FFT plans)
-    cfg = e3._train_config(case["rec"], case["task"], 0, steps, False)
-    cfg.batch_size = None
+    train(model, X, y, _config(case, 0, 1), mask=m)  # warm-up (first-call allocations, FFT plans)
+    cfg = _config(case, 0, steps)
     t0 = CLOCK()
     res = train(model, X, y, cfg, mask=m)
     return (CLOCK() - t0) / res.steps
@@ -161,48 +143,25 @@ def _interp(tb: dict, b: int) -> float:
     return t0 + (t1 - t0) * (b - b0) / (b1 - b0)
 
 
-def cell_seconds(case: dict, meas: dict, x: float, init: str, steps_per_cell: int | None = None) -> float:
-    n_tr, n_val = case["sizes"][x]
-    t = case["rec"]["train"]
-    B = t["batch_size"]
-    per_epoch = max(1, math.ceil(n_tr / B))
-    b = min(B, n_tr)
-    epochs = t["epochs"]
-    steps = epochs * per_epoch
-    if steps_per_cell is not None:
-        steps = steps_per_cell
-        epochs = math.ceil(steps / per_epoch)
-    secs = steps * _interp(meas["t_step"], b) + (epochs * n_val + case["X_test_n"]) * meas["t_eval"]
-    tdi = e3.INITS.get(init, ("", None, False))[1]
-    if tdi is not None:
-        secs += meas["t_tdi"].get(tdi[0], 0.0)
-    return secs
+def project(cfg: dict, profile: str, meas: dict) -> dict:
+    """CPU seconds of every SSM cell of a profile (``paper_figures.e3_cost``'s model of a v2 cell) + its TDI call.
 
+    MiniRocket cells (the non-SSM reference) are counted but not costed here (none of this script's levers).
+    """
+    from paper_figures import e3_cost
 
-def profile_cells(cfg: dict, profile: str, cases: dict) -> list[tuple]:
-    """(case name, x, init) of every cell of a profile (seeds expanded)."""
-    cells = []
-    for kind, inits in (("classification", e3.CLASSIFICATION_INITS), ("forecasting", e3.FORECAST_INITS)):
-        if profile == "powered":
-            names = [n for n in cfg[kind] if not n.startswith("_")]
-            seeds_of = {i: SEEDS_PRIMARY if i in PRIMARY else SEEDS_OTHER for i in inits}
-            # 8 inits/controls: the 7 configured ones + one control at the cost of s4d-lin (e.g. shuffled S_task
-            # is a TDI init: counted at the tdi-first-input cost)
-            inits = list(inits) + ["control"]
-            seeds_of["control"] = SEEDS_OTHER
-        else:
-            plan = e3.profile_plan(cfg, profile, kind)
-            names = plan["names"]
-            seeds_of = dict.fromkeys(inits, len(plan["seeds"]))
-        for name in names:
-            case = cases[name]
-            grid = list(case["sizes"]) if profile != "quick" else [x for x in case["sizes"]
-                                                                    if x in cfg["fractions" if kind ==
-                                                                               "classification" else "spans"]]
-            for x in grid:
-                for init in inits:
-                    cells += [(name, x, "tdi-first-input" if init == "control" else init)] * seeds_of[init]
-    return cells
+    specs = [s for kind in ("classification", "forecasting") for s in e3.plan_specs(cfg, profile, kind)[1]]
+    tot, n_ssm = 0.0, 0
+    for s in specs:
+        if s["init"] == "minirocket":
+            continue
+        n_ssm += 1
+        tot += e3_cost.projected_cpu_seconds(s, meas[s["name"]], 0.0)
+        tdi = e3.INITS[s["init"]].get("tdi")
+        if tdi is not None:
+            tot += meas[s["name"]]["t_tdi"].get(tdi[0], 0.0)
+    return {"cells": len(specs), "ssm_cells": n_ssm, "core_seconds": tot, "wall_seconds_2cores": tot / 2,
+            "ssm_cells_per_hour_2cores": n_ssm / (tot / 2 / 3600)}
 
 
 def main():
@@ -212,7 +171,6 @@ def main():
         p.add_argument("--ensemble", type=int, default=0, help="measure E members trained as one (0: off)")
         p.add_argument("--no-tdi", action="store_true", help="skip the TDI timing (TDI counted as free)")
         p.add_argument("--slice-only", action="store_true", help="only the 4 data sets of the fixed slice")
-        p.add_argument("--steps-per-cell", type=int, default=None, help="also project a fixed step budget")
         p.add_argument("--label", default="", help="a label stored with the numbers (e.g. 'before')")
         p.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                        help="cpu (default): process CPU time, robust to other jobs time-sharing the cores; "
@@ -253,33 +211,26 @@ def main():
     for n, c in cases.items():
         m = meas[n]
         B = max(m["t_step"])
-        t_full = cell_seconds(c, m, max(c["sizes"]), "s4d-lin")
         rows.append([n, c["L"], B, fmt_s(m["t_step"][B]), fmt_s(min(m["t_step"].values())),
                      f"{m['t_eval'] * 1e3:.2f} ms", fmt_s(m["t_tdi"].get("first", float("nan"))),
-                     fmt_s(m["t_tdi"].get("per-layer", float("nan"))), fmt_s(t_full), f"{3600 / t_full:.0f}"])
+                     fmt_s(m["t_tdi"].get("per-layer", float("nan")))])
     mode = f"ensemble of {args.ensemble}, per member" if args.ensemble else "one run at a time"
     print(f"\n## per-data-set costs ({mode}; medians of {reps} interleaved rounds, {steps} steps each)\n")
     print(md_table(["data set", "L", "batch B", "s/step at B", "s/step at B/4", "eval / seq", "TDI first",
-                    "TDI per-layer", "cell (s4d-lin, x=1, full budget)", "cells/h (1 core)"], rows))
+                    "TDI per-layer"], rows))
     proj = {}
-    prows = []
     if not args.slice_only:
-        for profile in ("quick", "full", "powered"):
-            for budget in (None, args.steps_per_cell) if args.steps_per_cell else (None,):
-                cells = profile_cells(cfg, profile, cases)
-                tot = sum(cell_seconds(cases[n], meas[n], x, i, budget) for n, x, i in cells)
-                key = profile + ("" if budget is None else f"@{budget}steps")
-                proj[key] = {"cells": len(cells), "core_seconds": tot, "wall_seconds_2cores": tot / 2,
-                             "cells_per_hour_2cores": len(cells) / (tot / 2 / 3600)}
-                prows.append([key, len(cells), f"{tot / 3600:.2f} h", f"{tot / 2 / 3600:.2f} h",
-                              f"{len(cells) / (tot / 2 / 3600):.0f}"])
-        print("\n## projected wall time per profile (recipe's full epoch budget: an upper bound)\n")
-        print(md_table(["profile", "cells", "core-hours", "wall on 2 cores", "cells/h on 2 cores"], prows))
+        prows = []
+        for profile in ("quick", "full"):
+            proj[profile] = pr = project(cfg, profile, meas)
+            prows.append([profile, pr["cells"], pr["ssm_cells"], f"{pr['core_seconds'] / 3600:.2f} h",
+                          f"{pr['wall_seconds_2cores'] / 3600:.2f} h", f"{pr['ssm_cells_per_hour_2cores']:.0f}"])
+        print("\n## projected wall time per profile of configs/e3.json (recipe v2 step budget; "
+              f"TDI {'counted as free' if args.no_tdi else 'included'}; MiniRocket cells not costed)\n")
+        print(md_table(["profile", "cells", "SSM cells", "core-hours", "wall on 2 cores", "SSM cells/h on 2 cores"],
+                       prows))
     save_json(args, {"label": args.label, "clock": args.clock, "ensemble": args.ensemble, "repeats": reps,
-                     "steps": steps,
-                     "measured": meas, "raw": raw, "projection": proj,
-                     "sizes": {n: {str(k): v for k, v in c["sizes"].items()} for n, c in cases.items()}})
-
+                     "steps": steps, "measured": meas, "raw": raw, "projection": proj})
 
 if __name__ == "__main__":
     main()

@@ -46,16 +46,24 @@ def main():
         rows.append(row)
     print("## seconds per optimizer step at the recipe batch (median over runs; CPU clock, 1 thread)\n")
     print(md_table(["data set", *labels, *[f"speed-up {lab}" for lab in labels[1:]]], rows))
+    from bench_cells import e3, project
+
+    cfg = e3.load_config()
     prow = []
-    for prof in runs[first][0]["projection"]:
-        row = [prof]
-        for lab in labels:
-            w = statistics.median(r["projection"][prof]["wall_seconds_2cores"] for r in runs[lab])
-            c = runs[lab][0]["projection"][prof]["cells"]
-            row.append(f"{w / 3600:.2f} h ({c / (w / 3600):.0f} cells/h)")
-        prow.append(row)
-    print("\n## projected wall time on 2 cores (cells/hour), recipe's full epoch budget, TDI counted as free\n")
-    print(md_table(["profile", *labels], prow))
+    for lab in labels:
+        meas = {}
+        for n in names:
+            bs = runs[lab][0]["measured"][n]["t_step"]
+            meas[n] = {"t_step": {b: statistics.median(r["measured"][n]["t_step"][b] for r in runs[lab]) for b in bs},
+                       "t_eval": statistics.median(r["measured"][n]["t_eval"] for r in runs[lab]), "t_tdi": {}}
+        for prof in ("quick", "full"):
+            pr = project(cfg, prof, meas)
+            prow.append([prof, lab, pr["ssm_cells"], f"{pr['core_seconds'] / 3600:.2f} h",
+                         f"{pr['wall_seconds_2cores'] / 3600:.2f} h", f"{pr['ssm_cells_per_hour_2cores']:.0f}"])
+    print("\n## projected wall time on 2 cores of the current configs/e3.json profiles (recipe v2, "
+          "from the median measurements; TDI counted as free, MiniRocket cells not costed)\n")
+    print(md_table(["profile", "label", "SSM cells", "core-hours", "wall on 2 cores", "SSM cells/h on 2 cores"],
+                   prow))
     print("\nruns per label: " + ", ".join(f"{lab} {len(runs[lab])}" for lab in labels)
           + "; load average at the start of each run: "
           + "; ".join(f"{lab} {[r['machine']['loadavg_start'][0] for r in runs[lab]]}" for lab in labels))
