@@ -138,7 +138,11 @@ def plot(traj: dict, args, default):
             if j == 0:
                 ax.set_ylabel(label, fontsize=8)
             ax.tick_params(labelsize=7)
-    axes[0, 0].legend(fontsize=6, loc="upper left")
+    handles = {}
+    for ax in axes[0]:  # one legend with every variant drawn in any panel
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(lab.split(" (n=")[0], h)
+    axes[0, 0].legend(list(handles.values()), list(handles), fontsize=6, loc="upper left")
     fig.suptitle("First SSM layer over training (mean, 95% CI over seeds); dotted: L_spec = 0.2\n"
                  + profile_note(args), fontsize=9)
     fig.tight_layout()
