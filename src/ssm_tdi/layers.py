@@ -300,7 +300,8 @@ class DiagonalSSM(nn.Module):
 def _ssm_layers_of(module, name: str = "module") -> list:
     """Every DiagonalSSM in ``module`` (the module itself if it is one); ValueError if none."""
     if not isinstance(module, nn.Module):
-        raise ValueError(f"{name}: expected a torch.nn.Module containing DiagonalSSM layers, got {type(module).__name__}")
+        raise ValueError(f"{name}: expected a torch.nn.Module containing DiagonalSSM layers, "
+                         f"got {type(module).__name__}")
     found = [m for m in module.modules() if isinstance(m, DiagonalSSM)]
     if not found:
         raise ValueError(f"{name}: contains no DiagonalSSM layer")
