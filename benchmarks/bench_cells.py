@@ -131,7 +131,7 @@ def tdi_time(case: dict, init: str) -> float:
     for _ in range(2):
         model = _model(case, init)
         t0 = CLOCK()
-        e3._tdi(model, init, X, mask=m, seed=0, **kw)
+        e3.apply_init(model, init, X, mask=m, seed=0, **kw)
         secs.append(CLOCK() - t0)
     return secs[-1]
 
