@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from paper_figures.common import FIG_DIR, save_json
+from ssm_tdi import stats as lib_stats
 
 CONFIG_PATH = FIG_DIR / "configs" / "tdi_study.json"
 E3_CONFIG_PATH = FIG_DIR / "configs" / "e3.json"
@@ -264,35 +265,22 @@ def by_variant(records: list[dict], metric: str = "accuracy") -> dict:
 
 
 def paired(a: dict, b: dict) -> dict | None:
-    """Paired comparison over the seeds both dicts {seed: value} hold: mean of a - b, the half-width of its
-    95% Student-t interval, the two-sided paired t-test p-value and wins/losses. None with < 2 seeds."""
-    from scipy import stats
-
+    """Paired comparison over the seeds both dicts {seed: value} hold (``ssm_tdi.stats.paired_difference``):
+    mean of a - b, the half-width of its 95% Student-t interval, the paired t-test p-value and wins/losses.
+    None with < 2 seeds. Identical differences on every seed leave no variance to test against: p is NaN
+    for a constant non-zero shift (a shift seen on 2-5 seeds is not evidence) and 1 for identical scores."""
     seeds = sorted(set(a) & set(b))
     if len(seeds) < 2:
         return None
-    d = np.array([a[s] - b[s] for s in seeds], float)
-    n, sd = d.size, d.std(ddof=1)
-    half = float(stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if sd > 0 else 0.0
-    # identical differences on every seed: no variance to test against (NaN; a constant non-zero shift of
-    # 2 seeds is not evidence), identical scores: p = 1
-    p = float(stats.ttest_1samp(d, 0.0).pvalue) if sd > 0 else (1.0 if d.mean() == 0 else math.nan)
-    return {"n": int(n), "diff": float(d.mean()), "ci95": half, "p": p,
-            "wins": int((d > 0).sum()), "losses": int((d < 0).sum())}
+    r = lib_stats.paired_difference([a[s] for s in seeds], [b[s] for s in seeds])
+    p = r["p"] if r["sd"] > 0 else (1.0 if r["mean"] == 0 else math.nan)
+    return {"n": r["n"], "diff": r["mean"], "ci95": r["half_width"], "p": p, "wins": r["wins"],
+            "losses": r["losses"]}
 
 
 def holm(pvalues) -> np.ndarray:
-    """Holm step-down adjusted p-values (family-wise error control over all comparisons given).
-    NaN p-values (untestable comparisons) stay NaN and do not count in the family."""
-    p = np.asarray(pvalues, float)
-    ok = np.flatnonzero(~np.isnan(p))
-    order = ok[np.argsort(p[ok])]
-    adj = np.full(p.size, math.nan)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (ok.size - rank) * p[i]))
-        adj[i] = running
-    return adj
+    """Holm step-down adjusted p-values (``ssm_tdi.stats.holm``); NaN (untestable) stays out of the family."""
+    return lib_stats.holm(pvalues)
 
 
 def library_default_variant() -> str | None:
