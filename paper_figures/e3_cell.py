@@ -38,7 +38,7 @@ import time
 import numpy as np
 import torch
 
-from paper_figures.e3_plan import INITS
+from paper_figures.e3_plan import INITS, tdi_defaults
 from ssm_tdi.inits import FREQBIAS_ALPHA
 
 
@@ -116,8 +116,17 @@ def band_dt_range(model_for_s, X, rec: dict, *, mask=None, seed: int = 0) -> tup
 
 
 def apply_init(model, init: str, X, *, y=None, labels=None, mask=None, seed: int = 0) -> tuple[float, list | None]:
-    """TDI (or the shuffled-S_task control) in place; returns (seconds, per-layer report summary)."""
+    """TDI (or the shuffled-S_task / frozen controls) in place; returns (seconds, per-layer report summary).
+
+    Every first-layer arm leaves that layer's dynamics as ``apply_tdi``'s default does (frozen): the TDI arm
+    through ``apply_tdi``, the shuffled control and the frozen S4D-Lin control through ``freeze_dynamics``.
+    """
+    from ssm_tdi.layers import freeze_dynamics
+
     spec = INITS[init]
+    if spec.get("control") == "frozen":
+        freeze_dynamics(model.ssm_layers[0])
+        return 0.0, None
     if not spec.get("tdi"):
         return 0.0, None
     from ssm_tdi.tdi import apply_tdi, tdi_init
@@ -130,6 +139,9 @@ def apply_init(model, init: str, X, *, y=None, labels=None, mask=None, seed: int
         S = shuffled(task_spectrum(model, X, mask=mask, seed=seed), seed)
         reports = [tdi_init(model.ssm_layers[0], S, L=int(X.shape[1]), seed=seed)]
         reports[0].layer_index = 0
+        if tdi_defaults()["apply_tdi.dynamics"] != "freeze":  # part of the cell's spec: keep the arms alike
+            raise NotImplementedError("the shuffled control mirrors apply_tdi(dynamics='freeze') only")
+        freeze_dynamics(model.ssm_layers[0])  # the treatment apply_tdi gives the TDI arm
     else:
         reports = apply_tdi(model, X, y=y, labels=labels, estimator=estimator, layers=layers, mask=mask, seed=seed)
     secs = time.perf_counter() - t0

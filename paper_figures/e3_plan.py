@@ -29,7 +29,8 @@ VERSION = 3  # v3: recipe v2 (step budget, selection rule), controls, TDI defaul
 
 # init name -> how a cell builds it:
 #   base: the SSM init of every layer; tdi: (layers, estimator) of apply_tdi or None; pretrain: next-step
-#   pretraining first; control: an extra rule ("shuffled" S_task, "band" dt range, "alpha-val" selection);
+#   pretraining first; control: an extra rule ("shuffled" S_task, "band" dt range, "alpha-val" selection,
+#   "frozen": the first layer's dynamics log_dt, A, B frozen as apply_tdi's default freezes a TDI layer's);
 #   kinds: the tasks it applies to; ssm: False for the non-SSM reference.
 _C, _F = ("classification",), ("forecasting",)
 _B = _C + _F
@@ -47,6 +48,9 @@ INITS = {
     # controls (issue 15 item 3)
     "tdi-shuffled": {"base": "s4d-lin", "tdi": ("first", "input"), "control": "shuffled", "kinds": _B},
     "s4d-lin-band": {"base": "s4d-lin", "control": "band", "kinds": _B},
+    # TDI arms train with the first layer's dynamics frozen (apply_tdi(dynamics="freeze")); this control gives
+    # the default init the same treatment, so "TDI vs S4D-Lin" can be told apart from "frozen vs trained".
+    "s4d-lin-frozen": {"base": "s4d-lin", "control": "frozen", "kinds": _B},
     "freqbias-val": {"base": "freqbias", "control": "alpha-val", "kinds": _B},
     # the non-SSM reference (issue 15 item 1): aeon's MiniRocket on the same subset
     "minirocket": {"base": None, "ssm": False, "kinds": _C},
@@ -55,7 +59,7 @@ CLASSIFICATION_INITS = ("s4d-lin", "s4d-legs", "freqbias", "tdi-first-input", "t
                         "tdi-layers-input", "pretrain")
 FORECAST_INITS = ("s4d-lin", "s4d-legs", "freqbias", "tdi-first-input", "tdi-first-transfer",
                   "tdi-layers-input", "tdi-layers-transfer")
-CONTROL_INITS = ("tdi-shuffled", "s4d-lin-band", "freqbias-val")
+CONTROL_INITS = ("tdi-shuffled", "s4d-lin-band", "s4d-lin-frozen", "freqbias-val")
 REFERENCE_INIT = "minirocket"
 DEFAULT_INIT = "s4d-lin"
 TDI_MAIN = "tdi-first-input"  # the paper's protocol (first layer) with the label-free estimator
@@ -65,14 +69,16 @@ LABELS = {
     "tdi-first-transfer": "TDI first, transfer", "tdi-layers-input": "TDI per-layer, input",
     "tdi-layers-disc": "TDI per-layer, discriminative", "tdi-layers-transfer": "TDI per-layer, transfer",
     "pretrain": "S4D-Lin + next-step pretraining", "tdi-shuffled": "TDI, shuffled-frequency S_task (control)",
-    "s4d-lin-band": "S4D-Lin, dt from the task band (control)", "freqbias-val": "freqbias, alpha on validation",
+    "s4d-lin-band": "S4D-Lin, dt from the task band (control)",
+    "s4d-lin-frozen": "S4D-Lin, first-layer dynamics frozen (control)", "freqbias-val": "freqbias, alpha on validation",
     "minirocket": "MiniRocket (non-SSM reference)",
 }
 COLORS = {
     "s4d-lin": "tab:blue", "s4d-legs": "tab:cyan", "freqbias": "tab:purple", "tdi-first-input": "tab:red",
     "tdi-first-disc": "tab:orange", "tdi-first-transfer": "tab:orange", "tdi-layers-input": "tab:brown",
     "tdi-layers-disc": "tab:pink", "tdi-layers-transfer": "tab:pink", "pretrain": "tab:green",
-    "tdi-shuffled": "tab:olive", "s4d-lin-band": "tab:gray", "freqbias-val": "mediumpurple", "minirocket": "black",
+    "tdi-shuffled": "tab:olive", "s4d-lin-band": "tab:gray", "s4d-lin-frozen": "lightsteelblue",
+    "freqbias-val": "mediumpurple", "minirocket": "black",
 }
 
 

@@ -77,6 +77,7 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
                                and prim["reference"] == DEFAULT_INIT and x <= prim["max_fraction"] + 1e-12
                                else "secondary")
                 rows.append(r)
+    rows += matched_rows(agg, plan_pairs, cfg.get("matched_pairs", []), margin=margin, higher_is_better=hib)
     prim_rows = [r for r in rows if r["family"] == "primary"]
     sec_rows = [r for r in rows if r["family"] == "secondary" and r["n"] >= 2]
     p_prim = np.array([r["p"] if r["n"] >= 2 else 1.0 for r in prim_rows], float)
@@ -92,6 +93,23 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
         else:
             r["verdict"] = stats.verdict(r["mean"], r.get("p_adj", r["p"]), r["p_tost"], alpha, hib)
     return rows
+
+
+def matched_rows(agg, plan_pairs: dict, pairs, *, margin: float, higher_is_better: bool) -> list[dict]:
+    """Secondary rows for ``matched_pairs`` [candidate, reference] of the config, e.g. TDI vs the frozen
+    S4D-Lin (the same training treatment), wherever both inits are planned at the same x."""
+    rows = []
+    for cand, ref in pairs:
+        for name, by_init in plan_pairs.items():
+            for x in sorted(set(by_init.get(cand, [])) & set(by_init.get(ref, []))):
+                r = compare(agg, name, cand, ref, x, margin=margin, higher_is_better=higher_is_better)
+                rows.append({**r, "family": "secondary"})
+    return rows
+
+
+def _label(r) -> str:
+    """The init column: the init, or 'init vs reference' where the reference is not the default."""
+    return LABELS[r["init"]] if r["reference"] == DEFAULT_INIT else f"{LABELS[r['init']]} − {LABELS[r['reference']]}"
 
 
 def _ms(vals: dict) -> str:
@@ -116,7 +134,8 @@ def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict,
     metric, hib, margin_key = METRIC[kind]
     prim = cfg["primary"]
     md = [f"## {kind.capitalize()}: test {metric} ({'higher' if hib else 'lower'} is better)", "",
-          f"{cells[0]} of {cells[1]} planned cells finished. Differences are init - {LABELS[DEFAULT_INIT]}, "
+          f"{cells[0]} of {cells[1]} planned cells finished. Differences are init - {LABELS[DEFAULT_INIT]} "
+          "(or init − the named reference), "
           f"paired by seed, mean with its 95% t interval; p: two-sided paired t-test; p_adj: corrected as "
           f"stated per row family; TOST: equivalence within ±{cfg[margin_key]} {metric}; verdict at "
           f"alpha = {cfg['alpha']}: 'equivalent' if TOST rejects, else 'better'/'worse' if p_adj < alpha, "
@@ -133,7 +152,7 @@ def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict,
             continue
         md += [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in fam_rows:
-            cells_ = [r["name"], f"{r['x']:g}", LABELS[r["init"]], fam, str(r["n"]), _ci(r), _g(r.get("p"), ".3g"),
+            cells_ = [r["name"], f"{r['x']:g}", _label(r), fam, str(r["n"]), _ci(r), _g(r.get("p"), ".3g"),
                       _g(r.get("p_adj"), ".3g"), _g(r.get("p_tost"), ".3g"), r["verdict"]]
             md.append("| " + " | ".join(cells_) + " |")
             buf_rows.append([kind] + cells_)

@@ -113,6 +113,25 @@ def test_controls_do_what_they_say(cfg):
     assert fb["alpha"] == e3.load_config()["defaults"]["freqbias_alphas"][2]  # no validation: the default 4
 
 
+def test_every_first_layer_arm_trains_with_the_same_dynamics_treatment(cfg):
+    """TDI freezes its layer's log_dt, A, B (apply_tdi's default); the shuffled control and the frozen S4D-Lin
+    control must do the same, else 'TDI vs control' mixes the init with frozen-vs-trained dynamics."""
+    from ssm_tdi.layers import SSM_PARAM_NAMES
+
+    rec = e3.recipe(cfg, "classification", "ItalyPowerDemand", "smoke")
+    X = torch.randn(6, 24, 1, dtype=torch.float64).float()
+
+    def trainable(init):
+        m = e3.build_model(init, rec, d_input=1, d_output=2, task="classification", seed=0)
+        e3_cell.apply_init(m, init, X, labels=np.array([0, 1] * 3), seed=0)
+        return {n: p.requires_grad for n, p in m.ssm_layers[0].named_parameters() if n in SSM_PARAM_NAMES}
+
+    assert any(trainable("s4d-lin").values())  # the default trains its dynamics (the S4 convention)
+    frozen = trainable("tdi-first-input")
+    assert frozen and not any(frozen.values())
+    assert trainable("tdi-shuffled") == frozen and trainable("s4d-lin-frozen") == frozen
+
+
 def test_forecast_baselines_and_scores_are_finite(cfg):
     rec = e3.recipe(cfg, "forecasting", "co2", "smoke")
     b = e3.forecast_baselines("co2", rec, 1.0)

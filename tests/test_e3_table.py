@@ -54,3 +54,17 @@ def test_primary_family_is_holm_over_the_planned_comparisons_and_needs_ten_seeds
     for must in ("29 of 40 planned cells", "95% t interval", "Holm", "Benjamini-Hochberg", "±0.02", "alpha = 0.05"):
         assert must in text, must
     assert any(r[3] == e3.LABELS["minirocket"] for r in csv_rows)
+
+
+def test_matched_pairs_compare_tdi_with_the_frozen_default_of_the_same_seeds(cfg):
+    recs = [_rec("A", "s4d-lin", 0.05, s, 0.6) for s in range(4)]
+    recs += [_rec("A", "s4d-lin-frozen", 0.05, s, 0.5 + 0.01 * s) for s in range(4)]
+    recs += [_rec("A", "tdi-first-input", 0.05, s, 0.55 + 0.01 * s) for s in range(3)]
+    plan = {"A": {"s4d-lin": [0.05], "tdi-first-input": [0.05], "s4d-lin-frozen": [0.05]}}
+    assert ["tdi-first-input", "s4d-lin-frozen"] in cfg["matched_pairs"]
+    rows = e3_table.comparisons(e3_table.aggregate(recs, "accuracy"), "classification", cfg, plan)
+    m = [r for r in rows if r["reference"] == "s4d-lin-frozen"]
+    assert len(m) == 1 and m[0]["family"] == "secondary" and m[0]["n"] == 3
+    assert m[0]["mean"] == pytest.approx(0.05)  # paired seed by seed against the frozen default, not S4D-Lin
+    md, _ = e3_table.section("classification", e3_table.aggregate(recs, "accuracy"), rows, cfg, plan, (11, 12))
+    assert f"{e3.LABELS['tdi-first-input']} − {e3.LABELS['s4d-lin-frozen']}" in "\n".join(md)
