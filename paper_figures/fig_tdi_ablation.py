@@ -1,4 +1,4 @@
-"""TDI ablation (issue 11): which design choices change test accuracy at small training fractions?
+"""TDI ablation (issue 11): which design choices change the test score at small training fractions?
 
 Cells: ``paper_figures/tdi_study.py`` (recipe ``configs/tdi_study.json``, written before any run: the E3
 model/optimizer of each data set, a fixed optimizer-step budget independent of n, the whole training subset
@@ -6,10 +6,12 @@ trained, the last iterate scored). Variants act on the first SSM layer of the sa
 S4D-Lin; S4D-Lin with frozen dynamics (the control); TDI as before issue 11; + dt_mode "s4d"; TDI with frozen
 dynamics; + the centred layer-input spectrum; + a band bank; + tempering 0.5 and floor 1e-3.
 
-Statistics: per data set, paired by seed (same training subset and model weights before TDI), the mean
-difference in test accuracy with its 95% Student-t interval and the paired t-test p-value, for every variant
-against S4D-Lin, for every ladder step against the variant it extends, and for frozen TDI against the frozen
-default. Holm's correction is applied over ALL comparisons of the table at once (family-wise level 0.05).
+Score: test accuracy on the classification sets (higher is better); test MASE on the forecasting series
+(lower is better; E3's windows of a short training span). Statistics: per data set, paired by seed (same
+training subset and model weights before TDI), the mean difference in the score with its 95% Student-t
+interval and the paired t-test p-value, for every variant against S4D-Lin, for every ladder step against the
+variant it extends, and for frozen TDI against the frozen default. Holm's correction is applied over ALL
+comparisons of the table at once (family-wise level 0.05).
 """
 
 from __future__ import annotations
@@ -36,8 +38,12 @@ ALPHA = 0.05
 BASE = "s4d-lin"
 
 
-def comparisons(acc: dict) -> list[dict]:
-    """Every (data set, candidate, reference) pair of the table with its paired statistics."""
+def comparisons(acc: dict, metrics: dict | None = None) -> list[dict]:
+    """Every (data set, candidate, reference) pair of the table with its paired statistics.
+
+    ``metrics``: {name: "accuracy" | "mase"} (default accuracy); a difference "helps" when it moves the score
+    the better way (accuracy up, MASE down) and survives Holm over every row of the table."""
+    metrics = metrics or {}
     rows = []
     for name, by in acc.items():
         pairs = [(v, BASE) for v in by if v != BASE]
@@ -47,31 +53,40 @@ def comparisons(acc: dict) -> list[dict]:
         for cand, ref in pairs:
             st = ts.paired(by[cand], by[ref])
             if st is not None:
-                rows.append({"name": name, "candidate": cand, "reference": ref, **st})
+                rows.append({"name": name, "metric": metrics.get(name, "accuracy"), "candidate": cand,
+                             "reference": ref, **st})
     if rows:
         for r, q in zip(rows, ts.holm([r["p"] for r in rows]), strict=True):
             r["p_holm"] = float(q)
-            r["verdict"] = (("helps" if r["diff"] > 0 else "hurts") if q < ALPHA else
+            better = (r["diff"] > 0) == ts.HIGHER_IS_BETTER[r["metric"]]
+            r["verdict"] = (("helps" if better else "hurts") if q < ALPHA else
                             "no significant difference" if q == q else "untestable (identical differences)")
     return rows
 
 
 def table_markdown(acc: dict, rows: list[dict], seeds: dict) -> str:
-    lines = [f"Test accuracy, mean ± sd over seeds; differences paired by seed with 95% t-intervals; p = paired "
-             f"t-test; p_Holm = Holm-corrected over all {len(rows)} comparisons of this table (family-wise "
-             f"level {ALPHA}).", "",
-             "| data set | variant | seeds | accuracy | vs | difference [95% CI] | wins/losses | p | p_Holm "
+    lines = [f"Score: test accuracy (classification, higher is better) or test MASE (forecasting, marked, lower is "
+             f"better), mean ± sd over seeds; differences (candidate - reference) paired by seed with 95% "
+             f"t-intervals; wins/losses count seeds where the candidate's score is higher/lower; p = paired t-test; "
+             f"p_Holm = Holm-corrected over all {len(rows)} comparisons of this table (family-wise level {ALPHA}).",
+             "",
+             "| data set | variant | seeds | score | vs | difference [95% CI] | wins/losses | p | p_Holm "
              "| verdict |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         vals = np.array(list(acc[r["name"]][r["candidate"]].values()))
-        lines.append(f"| {r['name']} | {ts.LABELS[r['candidate']]} | {r['n']} | {vals.mean():.3f} ± "
+        lines.append(f"| {_set_label(r)} | {ts.LABELS[r['candidate']]} | {r['n']} | {vals.mean():.3f} ± "
                      f"{vals.std(ddof=1) if vals.size > 1 else 0:.3f} | {ts.LABELS[r['reference']]} | "
                      f"{r['diff']:+.3f} [{r['diff'] - r['ci95']:+.3f}, {r['diff'] + r['ci95']:+.3f}] | "
                      f"{r['wins']}/{r['losses']} | {r['p']:.3g} | {r['p_holm']:.3g} | {r['verdict']} |")
-    base = [f"{n}: S4D-Lin {np.mean(list(by[BASE].values())):.3f} ({seeds[n]} seeds)" for n, by in acc.items()
-            if BASE in by]
-    return "\n".join(lines + ["", "Reference accuracy: " + "; ".join(base) + "."]) + "\n"
+    metric = {r["name"]: r["metric"] for r in rows}
+    base = [f"{n}: S4D-Lin {metric.get(n, 'accuracy')} {np.mean(list(by[BASE].values())):.3f} ({seeds[n]} seeds)"
+            for n, by in acc.items() if BASE in by]
+    return "\n".join(lines + ["", "Reference score: " + "; ".join(base) + "."]) + "\n"
+
+
+def _set_label(r: dict) -> str:
+    return r["name"] if r["metric"] == "accuracy" else f"{r['name']} ({r['metric'].upper()}, lower is better)"
 
 
 def reading(rows: list[dict], acc: dict) -> str:
@@ -88,7 +103,7 @@ def reading(rows: list[dict], acc: dict) -> str:
                  f"p_Holm {r['p_holm']:.2g})" for r in sig]
         body = " Significant: " + "; ".join(parts) + "."
     else:
-        body = " No design choice changes test accuracy significantly after the correction."
+        body = " No design choice changes the test score significantly after the correction."
     choices = {}
     for r in rows:  # one design choice = one (candidate, reference) pair, over the data sets
         if r["reference"] != BASE:
@@ -98,7 +113,8 @@ def reading(rows: list[dict], acc: dict) -> str:
         for (cand, ref), rs in choices.items():
             n_sig = sum(r["verdict"] in ("helps", "hurts") for r in rs)
             body += (f" {ts.LABELS[cand]} vs {ts.LABELS[ref]}: "
-                     + ", ".join(f"{r['name']} {r['diff']:+.3f} ± {r['ci95']:.3f}" for r in rs)
+                     + ", ".join(f"{r['name']} {r['diff']:+.3f} ± {r['ci95']:.3f}"
+                                 + ("" if r["metric"] == "accuracy" else f" {r['metric'].upper()}") for r in rs)
                      + f" ({n_sig} of {len(rs)} significant);")
         body = body.rstrip(";") + "."
     unc = [r for r in rows if r["p"] < ALPHA and r["verdict"] == "no significant difference"]
@@ -134,8 +150,10 @@ def plot(acc: dict, rows: list[dict], args):
         ax.set_yticks(range(len(cands)))
         ax.set_yticklabels([textwrap.fill(ts.LABELS[v], 26) for v in cands], fontsize=7)
         n = max((r["n"] for r in rs), default=0)
+        metric = rs[0]["metric"] if rs else "accuracy"
         ax.set_title(f"{name} ({n} seeds)", fontsize=9)
-        ax.set_xlabel("test accuracy difference (95% CI)", fontsize=8)
+        ax.set_xlabel(f"test {metric if metric == 'accuracy' else 'MASE'} difference (95% CI)"
+                      + ("" if metric == "accuracy" else "; < 0 = better"), fontsize=8)
         ax.invert_yaxis()
     fig.suptitle("TDI ablation, paired by seed: o vs S4D-Lin, ■ vs the variant it extends "
                  "(green/red: Holm-significant)\n" + profile_note(args), fontsize=9)
@@ -149,24 +167,26 @@ def main(argv=None):
         specs = ts.plan(ts.load_config(), args.profile)
         records = ts.run_cells(specs, args.out, only_cached=args.cached_only)
         acc = ts.by_variant(records)
-        rows = comparisons(acc)
+        metrics = ts.metrics_by_name(records)
+        rows = comparisons(acc, metrics)
         seeds = {n: max(len(v) for v in by.values()) for n, by in acc.items()}
         md = table_markdown(acc, rows, seeds)
         atomic_write_bytes(args.out / f"{NAME}_table.md", f"# TDI ablation ({args.profile})\n\n{md}".encode())
-        save_json({"profile": args.profile, "accuracy": acc, "comparisons": rows,
+        save_json({"profile": args.profile, "scores": acc, "metrics": metrics, "comparisons": rows,
                    "cells": len(records), "planned": len(specs)}, args.out / f"{NAME}.json")
         save_figure(plot(acc, rows, args), args.out, NAME)
     key = {"cells_run_of_planned": f"{len(records)}/{len(specs)}", "seeds": seeds,
            "n_comparisons_holm": len(rows),
            "n_significant_holm": sum(r["verdict"] in ("helps", "hurts") for r in rows)}
     for name, by in acc.items():
-        key[f"{name}_accuracy"] = {v: round(float(np.mean(list(s.values()))), 4) for v, s in by.items()}
+        key[f"{name}_{metrics[name]}"] = {v: round(float(np.mean(list(s.values()))), 4) for v, s in by.items()}
     for r in rows:
         key[f"{r['name']}:{r['candidate']}-{r['reference']}"] = (
             f"{r['diff']:+.3f} ± {r['ci95']:.3f} (p {r['p']:.2g}, Holm {r['p_holm']:.2g})")
     write_summary(args, title="TDI ablation at small training fractions (issue 11)",
                   claim="Which of TDI's design choices (parameterization, frozen dynamics, layer-input spectrum, "
-                        "band bank, tempering/floor) change test accuracy against S4D-Lin and the frozen default?",
+                        "band bank, tempering/floor) change the test score (accuracy; MASE for forecasting) against "
+                        "S4D-Lin and the frozen default?",
                   key_numbers=key, reading=reading(rows, acc), seconds=tm.seconds)
 
 

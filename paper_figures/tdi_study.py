@@ -1,5 +1,12 @@
 """Engine of the issue-11 study: one cached training run ("cell") per (data set, TDI variant, seed).
 
+Classification data sets are scored by test accuracy (higher is better). A forecasting series
+(``tdi_study.json["forecasting"]``: name -> training span) uses E3's windows (``e3_cell.forecast_data``: the
+last ``span`` of the training span, cut into windows of the series' E3 recipe) and is scored by the test MASE of
+the forecast read at the last position of each test window, in original units (``e3_cell.forecast_scores``;
+lower is better). Its spec carries ``"task": "forecasting"`` and its span in ``"fraction"``; a classification
+spec has no "task" key (so the keys of the cells computed before forecasting was added stay valid).
+
 Shared by ``fig_tdi_ablation`` (test accuracy, paired by seed) and ``fig_deep_persistence`` (the first
 layer's spectrum over training). The recipe is ``paper_figures/configs/tdi_study.json`` (written before
 any run): the E3 model/optimizer of each data set with a FIXED optimizer-step budget (independent of n),
@@ -28,6 +35,8 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +81,21 @@ PARENT = {"tdi-s4d": "tdi", "tdi-frozen": "tdi", "tdi-frozen-layer": "tdi-frozen
           "s4d-lin-frozen": "s4d-lin"}
 
 
+#: the score of a cell per task, and whether a larger value is better
+METRIC = {"classification": "accuracy", "forecasting": "mase"}
+HIGHER_IS_BETTER = {"accuracy": True, "mase": False}
+
+
 def load_config(path: Path = CONFIG_PATH) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def task_of(spec: dict) -> str:
+    return spec.get("task", "classification")
+
+
+def metric_of(spec: dict) -> str:
+    return METRIC[task_of(spec)]
 
 
 def _merge(base: dict, over: dict) -> dict:
@@ -85,10 +107,12 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def e3_recipe(name: str) -> dict:
-    """The data set's E3 recipe: e3.json defaults <- its classification entry."""
+def e3_recipe(name: str, task: str = "classification") -> dict:
+    """The data set's E3 recipe: e3.json defaults <- its classification (or forecasting) entry."""
     e3cfg = json.loads(E3_CONFIG_PATH.read_text())
-    return _merge(e3cfg["defaults"], e3cfg["classification"][name])
+    if task not in METRIC:
+        raise ValueError(f"task: expected one of {sorted(METRIC)}, got {task!r}")
+    return _merge(e3cfg["defaults"], e3cfg[task][name])
 
 
 def cell_key(spec: dict) -> str:
@@ -110,7 +134,9 @@ def plan(cfg: dict, profile: str, variants=None) -> list[dict]:
     for name in p["datasets"]:
         lim = p.get("limits", {}).get(name, {})  # compute limits of a data set (measured cost per cell)
         names = list(variants or lim.get("variants") or p.get("variants") or VARIANTS)
-        rec = _merge(e3_recipe(name), p.get("override", {}))
+        task = "forecasting" if name in cfg.get("forecasting", {}) else "classification"
+        size = cfg["forecasting"][name] if task == "forecasting" else cfg["datasets"][name]
+        rec = _merge(e3_recipe(name, task), p.get("override", {}))
         rec = {k: v for k, v in rec.items() if k not in ("extra_fractions", "pretrain", "val_fraction")}
         rec["train"] = {k: v for k, v in rec["train"].items() if k not in ("epochs", "patience")}
         steps = int(lim.get("steps", p.get("steps", cfg["steps"])))
@@ -119,9 +145,9 @@ def plan(cfg: dict, profile: str, variants=None) -> list[dict]:
         for seed in range(int(lim.get("seeds", p["seeds"]))):
             for v in names:
                 tdi_kw, freeze = VARIANTS[v]
-                specs.append({"version": VERSION, "name": name, "fraction": float(cfg["datasets"][name]),
-                              "variant": v, "tdi": tdi_kw, "freeze": freeze, "seed": seed,
-                              "recipe": rec, "budget": budget})
+                spec = {"version": VERSION, "name": name, "fraction": float(size), "variant": v, "tdi": tdi_kw,
+                        "freeze": freeze, "seed": seed, "recipe": rec, "budget": budget}
+                specs.append(spec if task == "classification" else {**spec, "task": task})
     return specs
 
 
@@ -130,26 +156,74 @@ def epochs_for(n: int, batch_size: int, steps: int, floor: int) -> int:
     return max(int(floor), math.ceil(steps / math.ceil(n / batch_size)))
 
 
-def run_cell(spec: dict) -> dict:
-    from ssm_tdi import diagnostics, layers, spectra, tdi
-    from ssm_tdi.data import training_subset
-    from ssm_tdi.models import DeepSSM
-    from ssm_tdi.training import TrainConfig, evaluate, train
+@dataclass
+class TaskData:
+    """What a cell trains on and how it is scored: training tensors, the model's input/output widths, the
+    ``DeepSSM`` task, and ``score(model) -> {metric: value, ...}`` on the test split."""
 
-    rec, budget, seed = spec["recipe"], spec["budget"], spec["seed"]
+    X: torch.Tensor
+    y: torch.Tensor
+    d_input: int
+    d_output: int
+    model_task: str
+    score: Callable[[torch.nn.Module], dict]
+
+
+def classification_task(spec: dict) -> TaskData:
+    """The seed's stratified training subset (``data.training_subset``); test accuracy."""
+    from ssm_tdi.data import training_subset
+    from ssm_tdi.training import evaluate
+
     ds = dataset(spec["name"])
-    sub = training_subset(ds.y_train, spec["fraction"], seed)
-    Xn, yn, mn = ds.train_part(sub)
+    Xn, yn, mn = ds.train_part(training_subset(ds.y_train, spec["fraction"], spec["seed"]))
     if mn is not None:
         raise ValueError(f"{spec['name']}: masked data sets are not part of this study")
-    X, y = torch.as_tensor(Xn), torch.as_tensor(yn)
+    X_test, y_test = torch.as_tensor(ds.X_test), torch.as_tensor(ds.y_test)
+
+    def score(model):
+        ev = evaluate(model, X_test, y_test, "classification")
+        return {"accuracy": ev["accuracy"], "test_loss": ev["loss"]}
+
+    return TaskData(torch.as_tensor(Xn), torch.as_tensor(yn), ds.d_input, ds.n_classes, "classification", score)
+
+
+def forecasting_task(spec: dict) -> TaskData:
+    """E3's windows of the last ``fraction`` of the training span (no validation carve: the whole span trains);
+    test MSE and MASE of the last position's forecast (``e3_cell.forecast_scores``)."""
+    from paper_figures import e3_cell
+
+    fd = e3_cell.forecast_data(spec["name"], spec["recipe"], spec["fraction"])
+    X_test = torch.as_tensor(fd.X_test)
+
+    def score(model):
+        model.eval()
+        with torch.no_grad():
+            pred = torch.cat([model(X_test[i:i + 256])[:, -1, :].double() for i in range(0, len(X_test), 256)])
+        return e3_cell.forecast_scores(fd, pred.numpy())
+
+    return TaskData(torch.as_tensor(fd.X_train), torch.as_tensor(fd.Y_train), 1, int(fd.horizon), "regression",
+                    score)
+
+
+def task_data(spec: dict) -> TaskData:
+    return forecasting_task(spec) if task_of(spec) == "forecasting" else classification_task(spec)
+
+
+def run_cell(spec: dict) -> dict:
+    from ssm_tdi import diagnostics, layers, spectra, tdi
+    from ssm_tdi.models import DeepSSM
+    from ssm_tdi.training import TrainConfig, train
+
+    rec, budget, seed = spec["recipe"], spec["budget"], spec["seed"]
+    td = task_data(spec)
+    X, y = td.X, td.y
     L = int(X.shape[1])
     m = rec["model"]
-    model = DeepSSM(ds.d_input, ds.n_classes, d_model=m["d_model"], d_state=m["d_state"], n_layers=m["n_layers"],
-                    dropout=m["dropout"], init="s4d-lin", task="classification", seed=seed)
+    model = DeepSSM(td.d_input, td.d_output, d_model=m["d_model"], d_state=m["d_state"], n_layers=m["n_layers"],
+                    dropout=m["dropout"], init="s4d-lin", task=td.model_task, seed=seed)
     layer = model.ssm_layers[0]
     S_task = spectra.input_spectrum(X.to(torch.float64), reduce="mean")  # the raw data's spectrum (F,)
-    out = {"n_train": int(sub.size), "L": L, "tdi_seconds": 0.0, "tdi": None,
+    out = {"n_train": int(X.shape[0]), "L": L, "tdi_seconds": 0.0, "tdi": None,
            "s_task_dc_share": diagnostics.dc_share(S_task, L)}
     target = None
     if spec["tdi"] is not None:
@@ -181,14 +255,12 @@ def run_cell(spec: dict) -> dict:
 
     t = rec["train"]
     epochs = epochs_for(X.shape[0], t["batch_size"], budget["steps"], budget["epochs_floor"])
-    cfg = TrainConfig(task="classification", epochs=epochs, batch_size=t["batch_size"], lr=t["lr"],
+    cfg = TrainConfig(task=td.model_task, epochs=epochs, batch_size=t["batch_size"], lr=t["lr"],
                       ssm_lr=t["ssm_lr"], weight_decay=t["weight_decay"], seed=seed, grad_clip=t.get("grad_clip"))
     res = train(model, X, y, cfg, callback=callback)
     if traj[-1]["step"] != res.steps:  # always record the final state
         record(res.steps)
-    ev = evaluate(model, torch.as_tensor(ds.X_test), torch.as_tensor(ds.y_test), "classification")
-    out.update(accuracy=ev["accuracy"], test_loss=ev["loss"], train_seconds=res.seconds, steps=res.steps,
-               epochs=epochs, trajectory=traj)
+    out.update(**td.score(model), train_seconds=res.seconds, steps=res.steps, epochs=epochs, trajectory=traj)
     return out
 
 
@@ -250,18 +322,24 @@ def run_cells(specs: list[dict], out: Path, log=print, only_cached: bool = False
             save_json(rec, cell_path(out, spec))
         finally:
             cell_path(out, spec).with_suffix(".lock").unlink(missing_ok=True)
-        log(f"tdi_study: {spec['name']} {spec['variant']} s{spec['seed']}: acc {result['accuracy']:.3f} "
+        log(f"tdi_study: {spec['name']} {spec['variant']} s{spec['seed']}: {metric_of(spec)} "
+            f"{result[metric_of(spec)]:.3f} "
             f"in {rec['seconds']:.1f} s (cell {i + 1}/{len(specs)}, {time.perf_counter() - t0:.0f} s)")
     return [r for r in (load_cached(out, s) for s in specs) if r is not None]
 
 
-def by_variant(records: list[dict], metric: str = "accuracy") -> dict:
-    """{name: {variant: {seed: value}}}."""
+def by_variant(records: list[dict], metric: str | None = None) -> dict:
+    """{name: {variant: {seed: value}}} of ``metric`` (None: each cell's own score, ``metric_of``)."""
     agg: dict = {}
     for r in records:
         s = r["spec"]
-        agg.setdefault(s["name"], {}).setdefault(s["variant"], {})[s["seed"]] = r["result"][metric]
+        agg.setdefault(s["name"], {}).setdefault(s["variant"], {})[s["seed"]] = r["result"][metric or metric_of(s)]
     return agg
+
+
+def metrics_by_name(records: list[dict]) -> dict:
+    """{name: the score its cells are compared on} ("accuracy" or "mase")."""
+    return {r["spec"]["name"]: metric_of(r["spec"]) for r in records}
 
 
 def paired(a: dict, b: dict) -> dict | None:

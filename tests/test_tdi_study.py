@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from paper_figures import fig_tdi_ablation as ablation
 from paper_figures import tdi_study as ts
+from paper_figures.common import FIG_DIR
 
 
 @pytest.mark.parametrize("n, batch, steps, floor, want", [(70, 128, 200, 10, 200), (30, 16, 80, 10, 40),
@@ -50,7 +52,8 @@ def test_plan_is_seed_major_and_respects_limits():
     specs = ts.plan(cfg, "quick")
     acsf = [s for s in specs if s["name"] == "ACSF1"]
     lim = cfg["profiles"]["quick"]["limits"]["ACSF1"]
-    assert {s["variant"] for s in acsf} == set(lim["variants"])
+    assert {s["variant"] for s in acsf} == set(lim.get("variants", ts.VARIANTS))
+    assert {s["seed"] for s in acsf} == set(range(lim["seeds"]))
     assert all(s["budget"]["steps"] == lim["steps"] for s in acsf)
     assert all(c <= lim["steps"] for c in acsf[0]["budget"]["checkpoints"])
     digits = [s["seed"] for s in specs if s["name"] == "digits"]
@@ -72,3 +75,50 @@ def test_cell_lock_is_exclusive_and_stale_locks_are_taken(tmp_path):
     cell.with_suffix(".lock").write_text("999999999")  # a pid that does not exist
     assert ts._claim(cell)
     assert cell.with_suffix(".lock").read_text() == str(os.getpid())
+
+
+def test_classification_cells_keep_their_keys():
+    """Adding the forecasting task must not change a classification spec: a committed cell still matches its plan
+    (otherwise every committed cell would silently be recomputed)."""
+    spec = next(s for s in ts.plan(ts.load_config(), "quick") if s["name"] == "digits" and s["variant"] == "s4d-lin"
+                and s["seed"] == 0)
+    assert "task" not in spec and ts.metric_of(spec) == "accuracy"
+    assert ts.load_cached(FIG_DIR / "output" / "quick", spec) is not None
+
+
+def _forecast_smoke_cfg() -> dict:
+    cfg = ts.load_config()
+    cfg["profiles"]["smoke"] = {"datasets": list(cfg["forecasting"]), "seeds": 1, "steps": 3, "checkpoints": [0, 1, 3],
+                                "override": {"model": {"d_model": 8, "d_state": 8, "n_layers": 1}}}
+    return cfg
+
+
+def test_forecasting_cell_trains_on_e3_windows_and_scores_mase():
+    from paper_figures import e3_cell
+
+    (spec,) = ts.plan(_forecast_smoke_cfg(), "smoke", variants=["tdi-frozen"])
+    assert spec["task"] == "forecasting" and ts.metric_of(spec) == "mase"
+    fd = e3_cell.forecast_data(spec["name"], spec["recipe"], spec["fraction"])
+    r = ts.run_cell(spec)
+    assert r["n_train"] == fd.X_train.shape[0] and r["L"] == spec["recipe"]["window"]
+    assert r["steps"] >= 3 and [t["step"] for t in r["trajectory"]][:2] == [0, 1]
+    assert not r["trainable_dynamics"]  # TDI with frozen dynamics
+    assert r["mase"] > 0 and np.isfinite(r["mse"])
+    assert r["tdi"] is not None and np.isfinite(r["tdi"]["loss_after"])  # TDI ran on the training windows
+
+
+def test_by_variant_reads_each_tasks_metric():
+    recs = [{"spec": {"name": "co2", "variant": "s4d-lin", "seed": 0, "task": "forecasting"},
+             "result": {"mase": 1.5, "mse": 2.0}},
+            {"spec": {"name": "digits", "variant": "s4d-lin", "seed": 0}, "result": {"accuracy": 0.8}}]
+    assert ts.by_variant(recs) == {"co2": {"s4d-lin": {0: 1.5}}, "digits": {"s4d-lin": {0: 0.8}}}
+    assert ts.metrics_by_name(recs) == {"co2": "mase", "digits": "accuracy"}
+
+
+def test_lower_mase_is_a_help_and_higher_accuracy_is_a_help():
+    rng = np.random.default_rng(1)
+    base = {s: float(v) for s, v in enumerate(rng.normal(1.0, 0.05, 10))}
+    lower = {s: v - 0.3 + float(rng.normal(0, 0.01)) for s, v in base.items()}  # clearly lower on every seed
+    for metric, want in (("mase", "helps"), ("accuracy", "hurts")):
+        (row,) = ablation.comparisons({"x": {"s4d-lin": base, "tdi": lower}}, {"x": metric})
+        assert row["diff"] < 0 and row["p_holm"] < 0.05 and row["verdict"] == want, metric
