@@ -83,7 +83,7 @@ _FLAGS = {"X": "DATA", "S_task": "DATA (its S_task)", "segments": "--welch", "d_
           "d_state": "--d-state", "init": "--base-init", "alpha": "--alpha", "seed": "--seed", "Y": "y",
           "labels": "labels", "grid_L": "DATA", "gamma": "--gamma", "flat_mix": "--flat-mix",
           "target_floor": "--target-floor", "bank": "--bank", "default_fraction": "--default-fraction",
-          "dt_mode": "--dt-mode"}
+          "dt_mode": "--dt-mode", "kind": "--discriminative-kind"}
 
 
 def _cli_error(exc: Exception) -> CLIError:
@@ -305,6 +305,8 @@ def _estimate(args, data):
     Xt = torch.as_tensor(data.X)
     if args.welch is not None and args.estimator != "input":
         raise CLIError(f"--welch: only for --estimator input, got --estimator {args.estimator}")
+    if args.discriminative_kind is not None and args.estimator != "discriminative":
+        raise CLIError(f"--discriminative-kind: only for --estimator discriminative, got --estimator {args.estimator}")
     grid = data.L if args.welch is not None else None  # Welch segments: back onto the data's length-L grid
     try:
         if args.estimator == "input":
@@ -320,7 +322,7 @@ def _estimate(args, data):
             if data.labels is None:
                 raise CLIError("--estimator discriminative needs class labels: a .npz array under --labels-key "
                                "or a .csv with --label-column")
-            S = spectra.discriminative_spectrum(Xt, np.asarray(data.labels))
+            S = spectra.discriminative_spectrum(Xt, np.asarray(data.labels), kind=discriminative_kind(args))
     except ValueError as exc:
         raise _cli_error(exc) from exc
     if S.dim() > 1:  # multichannel: one spectrum for all channels
@@ -456,6 +458,8 @@ def cmd_init(args, outputs: _Outputs) -> int:
     summary = report.summary().replace(f" in {report.seconds:.3f}s", "")
     state = {"state_dict": layer.state_dict(), "d_model": H, "d_state": args.d_state, "L": L, "S_task": S,
              "estimator": args.estimator, "base_init": args.base_init, "report": summary}
+    if args.estimator == "discriminative":
+        state["discriminative_kind"] = discriminative_kind(args)
     if label_map:
         state["label_names"] = list(data.label_names)
     outputs.write(out, _torch_bytes(state), "--out")
@@ -583,7 +587,21 @@ def cmd_export(args, outputs: _Outputs) -> int:
     return 0
 
 
+def discriminative_kind(args) -> str:
+    """The feature of the discriminative estimator: --discriminative-kind, else the library's default."""
+    if args.discriminative_kind is not None:
+        return args.discriminative_kind
+    import inspect
+
+    from .spectra import discriminative_spectrum
+
+    return inspect.signature(discriminative_spectrum).parameters["kind"].default
+
+
 # ----------------------------------------------------------------------------- parser
+# the choices of --discriminative-kind: spectra.DISCRIMINATIVE_KINDS (a test keeps them equal; spectra is not
+# imported here, so that --help does not load torch)
+_DISCRIMINATIVE_KINDS = ("coefficient", "power", "log-power", "combined")
 # Output paths stay text (type=str): Path() would drop a trailing '/', which must be refused, not ignored.
 def _data_args(p):
     p.add_argument("data", type=Path, metavar="DATA",
@@ -591,6 +609,12 @@ def _data_args(p):
     p.add_argument("--estimator", choices=("input", "transfer", "discriminative"), default="input",
                    help="input: mean periodogram (label-free); transfer: |S_uy|^2/S_uu (needs a target y); "
                         "discriminative: between-class / total variance per bin (needs labels)")
+    p.add_argument("--discriminative-kind", choices=_DISCRIMINATIVE_KINDS, default=None,
+                   help="discriminative estimator only: the per-sequence feature whose between-class / total "
+                        "variance is taken. coefficient: complex DFT coefficient (phase-locked class templates; "
+                        "blind to random phase); power / log-power: the periodogram or its log (phase-invariant); "
+                        "combined: the larger of the coefficient and log-power ratios per bin. None: the "
+                        "library's default, combined (it sees aligned and unaligned classes alike)")
     p.add_argument("--welch", type=int, default=None, metavar="SEG",
                    help="input estimator only: average over Welch segments of this length, then resample onto "
                         "the length-L grid (None: whole sequences)")
