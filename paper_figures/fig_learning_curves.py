@@ -255,7 +255,7 @@ def reading(cfg, key, ratios, saved, stats, quote_P, head, limit, worst_lim):
                  + f". Leave-one-out's choice was cut off by an end of the ridge grid (score still falling by "
                  f"more than {e1.GRID_CUTOFF_SLOPE:.0%} there) in "
                  f"{key[f'cv_ridge_cut_off_by_grid_fraction[{head}]']:.1%} of fits.")
-    parts.append(f"Noise-free limit ({cfg['levels'][-1]['label']}): its smallest ratio anywhere on the grid is "
+    parts.append(f"The {cfg['levels'][-1]['label']}: its smallest ratio anywhere on the grid is "
                  f"{worst_lim[0]:.2g} ({worst_lim[1]}, {worst_lim[2]}); under the headline set-up the smallest is "
                  f"{key[f'min_ratio_anywhere[{head}]']:.2g}. Without noise and with P >= L every full-rank kernel "
                  "recovers the teacher, so ratios of that size measure the fixed ridge's bias, not data "
