@@ -89,39 +89,61 @@ def _set_label(r: dict) -> str:
     return r["name"] if r["metric"] == "accuracy" else f"{r['name']} ({r['metric'].upper()}, lower is better)"
 
 
-def reading(rows: list[dict], acc: dict) -> str:
-    if not rows:
-        return "No data set has two seeds of a variant and its reference yet: nothing to compare."
+def _diff(r: dict) -> str:
+    unit = "" if r["metric"] == "accuracy" else f" {r['metric'].upper()}"
+    return f"{r['name']} {r['diff']:+.3f} ± {r['ci95']:.3f}{unit}"
+
+
+def _significant(rows: list[dict]) -> str:
     sig = [r for r in rows if r["verdict"] in ("helps", "hurts")]
-    n_sets = len(acc)
-    n_test = sum(r["p_holm"] == r["p_holm"] for r in rows)
-    head = (f"{len(rows)} paired comparisons over {n_sets} data set(s) ({n_test} testable), Holm-corrected at "
-            f"{ALPHA}: {len(sig)} significant.")
-    if sig:
-        parts = [f"{r['name']}: {ts.LABELS[r['candidate']]} vs {ts.LABELS[r['reference']]} {r['verdict']} "
-                 f"({r['diff']:+.3f} [{r['diff'] - r['ci95']:+.3f}, {r['diff'] + r['ci95']:+.3f}], "
-                 f"p_Holm {r['p_holm']:.2g})" for r in sig]
-        body = " Significant: " + "; ".join(parts) + "."
-    else:
-        body = " No design choice changes the test score significantly after the correction."
-    choices = {}
+    if not sig:
+        return " No design choice changes the test score significantly after the correction."
+    return " Significant: " + "; ".join(
+        f"{r['name']}: {ts.LABELS[r['candidate']]} vs {ts.LABELS[r['reference']]} {r['verdict']} "
+        f"({r['diff']:+.3f} [{r['diff'] - r['ci95']:+.3f}, {r['diff'] + r['ci95']:+.3f}], p_Holm {r['p_holm']:.2g})"
+        for r in sig) + "."
+
+
+def _default_vs_base(rows: list[dict], default: str | None) -> str:
+    rs = [r for r in rows if r["candidate"] == default and r["reference"] == BASE]
+    if not rs:
+        return ""
+    return (f" The library's default TDI ({ts.LABELS[default]}) vs S4D-Lin (difference ± 95% CI, Holm p): "
+            + ", ".join(f"{_diff(r)} (p_Holm {r['p_holm']:.2g}, {r['wins']}/{r['losses']} seeds)" for r in rs) + ".")
+
+
+def _per_choice(rows: list[dict]) -> str:
+    choices: dict = {}
     for r in rows:  # one design choice = one (candidate, reference) pair, over the data sets
         if r["reference"] != BASE:
             choices.setdefault((r["candidate"], r["reference"]), []).append(r)
-    if choices:
-        body += " Per choice (candidate vs the variant it extends; difference ± 95% CI per data set):"
-        for (cand, ref), rs in choices.items():
-            n_sig = sum(r["verdict"] in ("helps", "hurts") for r in rs)
-            body += (f" {ts.LABELS[cand]} vs {ts.LABELS[ref]}: "
-                     + ", ".join(f"{r['name']} {r['diff']:+.3f} ± {r['ci95']:.3f}"
-                                 + ("" if r["metric"] == "accuracy" else f" {r['metric'].upper()}") for r in rs)
-                     + f" ({n_sig} of {len(rs)} significant);")
-        body = body.rstrip(";") + "."
+    if not choices:
+        return ""
+    parts = [f"{ts.LABELS[c]} vs {ts.LABELS[ref]}: " + ", ".join(_diff(r) for r in rs)
+             + f" ({sum(r['verdict'] in ('helps', 'hurts') for r in rs)} of {len(rs)} significant)"
+             for (c, ref), rs in choices.items()]
+    return (" Per choice (candidate vs the variant it extends; difference ± 95% CI per data set): "
+            + "; ".join(parts) + ".")
+
+
+def reading(rows: list[dict], acc: dict, default: str | None = None) -> str:
+    """The summary in numbers: how many comparisons survive Holm, the default TDI against S4D-Lin, every design
+    choice against the variant it extends, and what reaches p < ALPHA only before the correction."""
+    if not rows:
+        return "No data set has two seeds of a variant and its reference yet: nothing to compare."
+    seeds = {}
+    for r in rows:
+        seeds[r["name"]] = max(seeds.get(r["name"], 0), r["n"])
+    n_test = sum(r["p_holm"] == r["p_holm"] for r in rows)
+    n_sig = sum(r["verdict"] in ("helps", "hurts") for r in rows)
+    head = (f"{len(rows)} paired comparisons over {len(acc)} data set(s) ("
+            + ", ".join(f"{n} {k} seeds" for n, k in seeds.items()) + f"; {n_test} testable), Holm-corrected over "
+            f"all of them at family-wise {ALPHA}: {n_sig} significant.")
+    body = _significant(rows) + _default_vs_base(rows, default) + _per_choice(rows)
     unc = [r for r in rows if r["p"] < ALPHA and r["verdict"] == "no significant difference"]
     if unc:
         body += (f" {len(unc)} comparison(s) reach p < {ALPHA} only before the correction: "
-                 + "; ".join(f"{r['name']} {r['candidate']} vs {r['reference']} {r['diff']:+.3f}" for r in unc)
-                 + ".")
+                 + "; ".join(f"{r['candidate']} vs {r['reference']} {_diff(r)}" for r in unc) + ".")
     return head + body
 
 
@@ -187,7 +209,8 @@ def main(argv=None):
                   claim="Which of TDI's design choices (parameterization, frozen dynamics, layer-input spectrum, "
                         "band bank, tempering/floor) change the test score (accuracy; MASE for forecasting) against "
                         "S4D-Lin and the frozen default?",
-                  key_numbers=key, reading=reading(rows, acc), seconds=tm.seconds)
+                  key_numbers=key, reading=reading(rows, acc, ts.library_default_variant()),
+                  seconds=tm.seconds)
 
 
 if __name__ == "__main__":

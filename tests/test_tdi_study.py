@@ -122,3 +122,17 @@ def test_lower_mase_is_a_help_and_higher_accuracy_is_a_help():
     for metric, want in (("mase", "helps"), ("accuracy", "hurts")):
         (row,) = ablation.comparisons({"x": {"s4d-lin": base, "tdi": lower}}, {"x": metric})
         assert row["diff"] < 0 and row["p_holm"] < 0.05 and row["verdict"] == want, metric
+
+
+def test_reading_says_in_numbers_what_matters():
+    rng = np.random.default_rng(2)
+    base = {s: float(v) for s, v in enumerate(rng.normal(0.7, 0.05, 10))}
+    same = {s: v + float(rng.normal(0, 0.01)) for s, v in base.items()}
+    better = {s: v + 0.1 + float(rng.normal(0, 0.01)) for s, v in base.items()}
+    acc = {"x": {"s4d-lin": base, "tdi": same, "tdi-frozen": better}}
+    rows = ablation.comparisons(acc)  # tdi vs base, tdi-frozen vs base, tdi-frozen vs tdi (its ladder parent)
+    text = ablation.reading(rows, acc, "tdi-frozen")
+    assert "3 paired comparisons" in text and "Holm-corrected" in text and "2 significant" in text
+    assert "The library's default TDI (TDI, dynamics frozen) vs S4D-Lin" in text and "helps" in text
+    none = {"x": {"s4d-lin": base, "tdi": same}}
+    assert "No design choice changes the test score" in ablation.reading(ablation.comparisons(none), none)
