@@ -159,6 +159,14 @@ def mode_kernels(lam: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
     return kernels.ssm_kernel(lam.unsqueeze(-1), torch.ones_like(c).unsqueeze(-1), c.unsqueeze(-1), L)
 
 
+def _mode_kernels(lam: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
+    """:func:`mode_kernels` without its input checks (the solver's inner loop; lam finite and non-zero by
+    construction): the same operations as ``kernels.ssm_kernel`` (c = C Bbar with Bbar = 1, s = log lam,
+    ``kernels.power_kernel``), so the same bits. Callers check the loss for finiteness."""
+    lam, c = torch.broadcast_tensors(lam, c)
+    return kernels.power_kernel(c.unsqueeze(-1) * torch.ones_like(c).unsqueeze(-1), torch.log(lam.unsqueeze(-1)), L)
+
+
 def power_of(lam: torch.Tensor, c: torch.Tensor, L: int) -> torch.Tensor:
     """|rfft(K)|^2 ``(..., L//2+1)`` of K = kernels.ssm_kernel(lam, 1, c, L) (= |H_L(w_j)|^2)."""
     K = kernels.ssm_kernel(lam, torch.ones_like(c), c, L)
@@ -195,7 +203,7 @@ def fit_residues(lam: torch.Tensor, k: torch.Tensor, L: int, *, ridge: float = 1
     out = torch.empty(R, n, dtype=lam.dtype, device=lam.device)
     for sl in _chunks(R):
         one = torch.ones_like(lam[sl])
-        basis = mode_kernels(lam[sl].unsqueeze(-2), torch.stack([one, 1j * one], -2), L)  # (r, 2, n, L)
+        basis = _mode_kernels(lam[sl].unsqueeze(-2), torch.stack([one, 1j * one], -2), L)  # (r, 2, n, L)
         D = basis.flatten(-3, -2).transpose(-1, -2)  # (r, L, 2n)
         # SVD-based: singular values below rcond * s_max are cut (inert columns such as Im c of
         # a real pole, or coincident poles, get the minimum-norm coefficient)
@@ -251,38 +259,63 @@ def _select_modes(
 
 
 # ----------------------------------------------------------------------------- Levenberg-Marquardt
-def _residual_jacobian(s: torch.Tensor, c: torch.Tensor, st: torch.Tensor, L: int, m: torch.Tensor):
-    """r = u - st with u = P/||P||, P = |rfft(K)|^2, and J = dr/d(sigma, theta, Re c, Im c).
+def _residual(s: torch.Tensor, c: torch.Tensor, st: torch.Tensor, L: int):
+    """r = u - st with u = P/||P||, P = |rfft(K)|^2, and the pieces :func:`_jacobian` reuses.
 
     Per-mode basis kernels E1 = 2 Re(lam^m), E2 = 2 Re(i lam^m) (``kernels.ssm_kernel``); with
     c = x + i y: 2 Re(c lam^m) = x E1 + y E2 and 2 Re(i c lam^m) = x E2 - y E1.
     """
     lam = torch.exp(s)
     one = torch.ones_like(c)
-    E = mode_kernels(lam.unsqueeze(-2), torch.stack([one, 1j * one], -2), L)  # (r, 2, N2, L)
+    E = _mode_kernels(lam.unsqueeze(-2), torch.stack([one, 1j * one], -2), L)  # (r, 2, N2, L)
     E1, E2 = E[:, 0], E[:, 1]
     x, y = c.real.unsqueeze(-1), c.imag.unsqueeze(-1)
     Kc = x * E1 + y * E2  # 2 Re(c lam^m) per mode
-    Kic = x * E2 - y * E1  # 2 Re(i c lam^m)
     Kh = torch.fft.rfft(Kc.sum(-2))  # (r, F)
-    cols = torch.cat([Kc * m, Kic * m, E1, E2], 1)  # (r, 4 N2, L)
-    dKh = torch.fft.rfft(cols)  # (r, 4 N2, F)
     P = Kh.real**2 + Kh.imag**2
-    dP = 2 * (Kh.conj().unsqueeze(1) * dKh).real  # (r, 4 N2, F)
     nP = P.norm(dim=-1, keepdim=True).clamp_min(1e-300)
     u = P / nP
+    return u - st, (E1, E2, x, y, Kc, Kh, nP, u)
+
+
+def _jacobian(parts, m: torch.Tensor) -> torch.Tensor:
+    """J = dr/d(sigma, theta, Re c, Im c) ``(r, F, 4 N2)`` from the pieces of :func:`_residual`.
+
+    dK/dsigma_n = m 2 Re(c lam^m), dK/dtheta_n = m 2 Re(i c lam^m), dK/dRe c = E1, dK/dIm c = E2;
+    d|Khat|^2 = 2 Re(conj(Khat) dKhat), then the derivative of the normalisation u = P/||P||.
+    """
+    E1, E2, x, y, Kc, Kh, nP, u = parts
+    Kic = x * E2 - y * E1  # 2 Re(i c lam^m)
+    cols = torch.cat([Kc * m, Kic * m, E1, E2], 1)  # (r, 4 N2, L)
+    dKh = torch.fft.rfft(cols)  # (r, 4 N2, F)
+    dP = 2 * (Kh.conj().unsqueeze(1) * dKh).real  # (r, 4 N2, F)
     J = (dP - (dP @ u.unsqueeze(-1)) * u.unsqueeze(1)) / nP.unsqueeze(1)  # (r, 4 N2, F)
-    return u - st, J.transpose(1, 2)
+    return J.transpose(1, 2)
 
 
-def _eval(s, c, st, L, m):
+def _eval(s, c, st, L, m, loss_now=None):
+    """Residuals f ``(R, F)`` of every row and Jacobians ``(R, F, 4 N2)``, in chunks of rows.
+
+    With ``loss_now`` (R,) (a trial step of :func:`lm_refine`) a chunk's Jacobian is computed only if one of
+    its rows has a finite new loss below ``loss_now`` (a step that will be taken); a chunk of rejected steps
+    needs f alone and its rows of J are left unset (never read). The Jacobian is always formed for a whole
+    chunk, never a subset of its rows: batched kernels (bmm) round a batch of one row differently from a
+    larger batch, and the fit must keep its bits. Returns (f, J, L_spec = sum f^2 (R,), accepted (R,) bool).
+    """
     R = s.shape[0]
     F = st.shape[-1]
     f = torch.empty(R, F, dtype=st.dtype)
     J = torch.empty(R, F, 4 * s.shape[-1], dtype=st.dtype)
+    loss = torch.empty(R, dtype=st.dtype)
+    ok = torch.ones(R, dtype=torch.bool)
     for sl in _chunks(R):
-        f[sl], J[sl] = _residual_jacobian(s[sl], c[sl], st[sl], L, m)
-    return f, J
+        f[sl], parts = _residual(s[sl], c[sl], st[sl], L)
+        loss[sl] = (f[sl] * f[sl]).sum(-1)
+        if loss_now is not None:
+            ok[sl] = torch.isfinite(loss[sl]) & (loss[sl] < loss_now[sl])
+        if bool(ok[sl].any()):
+            J[sl] = _jacobian(parts, m)
+    return f, J, loss, ok
 
 
 def lm_refine(
@@ -309,8 +342,7 @@ def lm_refine(
     m = torch.arange(L, dtype=S.dtype)
     s = torch.log(_clip_radius(lam, min_radius, max_radius))
     c = c.clone()
-    f, J = _eval(s, c, st, L, m)
-    loss = (f * f).sum(-1)
+    f, J, loss, _ = _eval(s, c, st, L, m)
     mu = torch.full((R,), 1e-3, dtype=S.dtype)
     its = 0
     for _ in range(max(0, int(steps))):
@@ -319,7 +351,7 @@ def lm_refine(
             break
         its += 1
         ia = active.nonzero().squeeze(-1)
-        Ja, fa = J[ia], f[ia]
+        Ja, fa = (J, f) if ia.numel() == R else (J[ia], f[ia])  # no copy of J when every row is active
         ca = c[ia]
         A = Ja.transpose(1, 2) @ Ja
         gvec = (Ja.transpose(1, 2) @ fa.unsqueeze(-1)).squeeze(-1)
@@ -340,9 +372,9 @@ def lm_refine(
         ).all((-1, -2))
         s_new = torch.where(finite[:, None], s_new, s[ia])
         c_new = torch.where(finite[:, None], c_new, ca)
-        f_new, J_new = _eval(s_new, c_new, st[ia], L, m)
-        loss_new = (f_new * f_new).sum(-1)
-        ok = finite & torch.isfinite(loss_new) & (loss_new < loss[ia])
+        # J only for the steps that will be taken (finite and improving): a rejected step needs f alone
+        f_new, J_new, loss_new, better = _eval(s_new, c_new, st[ia], L, m, loss_now=loss[ia])
+        ok = finite & better  # better: finite new loss below the current one
         acc = ia[ok]
         s[acc], c[acc], f[acc], J[acc], loss[acc] = s_new[ok], c_new[ok], f_new[ok], J_new[ok], loss_new[ok]
         mu[ia] = torch.where(ok, (mu[ia] / 3).clamp_min(1e-12), mu[ia] * 4)
