@@ -12,9 +12,12 @@ seed 0; only the shapes matter for the timing).
   ``layers="first"`` and ``layers="per-layer"`` (the latter runs ``model.layer_inputs`` on the 512
   sequences once per layer and one ``tdi_init`` per layer); median of repeats. Split into the
   ``tdi_init`` calls (``TDIReport.seconds``) and the rest (spectrum estimation, layer inputs).
-  A third row, ``layers="first"`` with ``diversity="none"``, shows the cost of the phase-variant refits.
+  Two more rows, ``layers="first"`` and ``"per-layer"`` with ``diversity="none"``, show the cost of the
+  phase-variant refits.
+* Both clocks: wall seconds (``time.perf_counter``) and CPU seconds of this one-thread process
+  (``time.process_time``); on a shared machine the CPU-clock ratio measures the work, not the waiting.
 
-Target from the issue: TDI time / epoch time < 1%.
+Targets from the issue (14): TDI time / epoch time < 1% for ``layers="first"``, < 10% for ``"per-layer"``.
 
 Run: ``python benchmarks/bench_overhead.py [--device auto|cpu|cuda] [--quick]``.
 """
@@ -69,46 +72,53 @@ def main():
     # ------------------------------------------------------------------ one epoch
     warm = copy.deepcopy(base)
     train(warm, X[:64], y[:64], cfg)
-    epochs = []
+    epochs, epochs_cpu = [], []
     model = copy.deepcopy(base)
     for _ in range(ep_reps):
         sync(dev)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         res = train(model, X, y, cfg)
         sync(dev)
         epochs.append(time.perf_counter() - t0)
-    epoch = statistics.median(epochs)
+        epochs_cpu.append(time.process_time() - c0)
+    epoch, epoch_cpu = statistics.median(epochs), statistics.median(epochs_cpu)
     per_seq = epoch / N_SEQ
     out = {"model": MODEL, "n_seq": N_SEQ, "L": L, "batch": BATCH, "epoch_seconds": epochs,
-           "epoch_median": epoch, "train_steps_per_epoch": res.steps, "tdi": {}}
+           "epoch_median": epoch, "epoch_cpu_seconds": epochs_cpu, "epoch_cpu_median": epoch_cpu,
+           "train_steps_per_epoch": res.steps, "tdi": {}}
 
     # ------------------------------------------------------------------ TDI
     rows = []
-    for layers, kw in (("first", {}), ("per-layer", {}), ("first", {"diversity": "none"})):
+    for layers, kw in (("first", {}), ("per-layer", {}), ("first", {"diversity": "none"}),
+                       ("per-layer", {"diversity": "none"})):
         label = layers + "".join(f", {k}={v}" for k, v in kw.items())
-        walls, inits = [], []
+        target = 0.01 if layers == "first" else 0.10  # the issue's targets
+        walls, cpus, inits = [], [], []
         for _ in range(tdi_reps):
             m = copy.deepcopy(base)
             sync(dev)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             reps = apply_tdi(m, X, layers=layers, **kw)
             sync(dev)
             walls.append(time.perf_counter() - t0)
+            cpus.append(time.process_time() - c0)
             inits.append(sum(r.seconds for r in reps))
-        w, s_init = statistics.median(walls), statistics.median(inits)
+        w, s_init, w_cpu = statistics.median(walls), statistics.median(inits), statistics.median(cpus)
         loss = [f"{r.loss_before_mean:.2g} -> {r.loss_after_mean:.1e}" for r in reps]
-        out["tdi"][label] = {"wall": walls, "wall_median": w, "tdi_init_seconds": inits,
+        out["tdi"][label] = {"wall": walls, "wall_median": w, "cpu": cpus, "cpu_median": w_cpu,
+                              "ratio_to_epoch_cpu": w_cpu / epoch_cpu, "tdi_init_seconds": inits,
                               "tdi_init_median": s_init, "ratio_to_epoch": w / epoch,
                               "loss": loss, "timings_last": [r.timings for r in reps]}
         rows.append([label, fmt_s(w), fmt_s(s_init), fmt_s(max(0.0, w - s_init)), f"{100 * w / epoch:.1f}%",
-                     "yes" if w / epoch < 0.01 else "**no**", f"{w / per_seq:.0f}",
+                     f"{fmt_s(w_cpu)} = {100 * w_cpu / epoch_cpu:.1f}%",
+                     ("yes" if w / epoch < target else "**no**") + f" (< {100 * target:.0f}%)", f"{w / per_seq:.0f}",
                      f"{w / (0.01 * epoch):.1f} epochs" if w / epoch >= 0.01 else "-",
                      "; ".join(loss)])
     print(f"\none epoch: median {fmt_s(epoch)} (runs: {', '.join(fmt_s(e) for e in epochs)}), "
-          f"{res.steps} optimizer steps, {fmt_s(per_seq)} per training sequence\n")
+          f"{res.steps} optimizer steps, {fmt_s(per_seq)} per training sequence; CPU clock {fmt_s(epoch_cpu)}\n")
     print(md_table(["layers", "apply_tdi wall (median)", "of which tdi_init",
                     "of which spectra + layer inputs",
-                    "TDI / epoch", "< 1%", "= training sequences' worth",
+                    "TDI / epoch", "CPU clock: TDI, / epoch", "met (wall)", "= training sequences' worth",
                     "TDI < 1% of a run of more than", "L_spec per layer (mean)"], rows))
     # context for the L_spec column: the estimation noise of a 512-sequence mean periodogram
     X2, _ = make_data(n=4000, seed=1)
