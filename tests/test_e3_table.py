@@ -68,3 +68,18 @@ def test_matched_pairs_compare_tdi_with_the_frozen_default_of_the_same_seeds(cfg
     assert m[0]["mean"] == pytest.approx(0.05)  # paired seed by seed against the frozen default, not S4D-Lin
     md, _ = e3_table.section("classification", e3_table.aggregate(recs, "accuracy"), rows, cfg, plan, (11, 12))
     assert f"{e3.LABELS['tdi-first-input']} − {e3.LABELS['s4d-lin-frozen']}" in "\n".join(md)
+
+
+def test_the_reading_tallies_tdi_verdicts_by_regime_against_the_paper():
+    from paper_figures.fig_e3_accuracy import against_the_paper
+
+    def row(name, x, verdict, init="tdi-first-input", ref="s4d-lin"):
+        return {"name": name, "x": x, "init": init, "reference": ref, "verdict": verdict}
+
+    rows = [row("A", 0.05, "worse"), row("B", 0.25, "cannot tell"), row("A", 1.0, "better"),
+            row("A", 0.1, "incomplete (3 of 10 seeds)"), row("A", 0.05, "better", init="minirocket"),
+            row("A", 0.05, "better", ref="s4d-lin-frozen")]
+    text = against_the_paper(rows, 0.25)
+    assert "at fractions <= 0.25: worse 1 (A 0.05); cannot tell 1 (B 0.25); 1 without enough seeds of 3" in text
+    assert "at the full training set: better 1 (A 1) of 1 planned" in text
+    assert "not in this profile's grid" in against_the_paper(rows[:2], 0.25)
