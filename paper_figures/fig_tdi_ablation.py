@@ -94,6 +94,10 @@ def _diff(r: dict) -> str:
     return f"{r['name']} {r['diff']:+.3f} ± {r['ci95']:.3f}{unit}"
 
 
+def _direction(r: dict) -> str:
+    return "better" if (r["diff"] > 0) == ts.HIGHER_IS_BETTER[r["metric"]] else "worse"
+
+
 def _significant(rows: list[dict]) -> str:
     sig = [r for r in rows if r["verdict"] in ("helps", "hurts")]
     if not sig:
@@ -143,7 +147,7 @@ def reading(rows: list[dict], acc: dict, default: str | None = None) -> str:
     unc = [r for r in rows if r["p"] < ALPHA and r["verdict"] == "no significant difference"]
     if unc:
         body += (f" {len(unc)} comparison(s) reach p < {ALPHA} only before the correction: "
-                 + "; ".join(f"{r['candidate']} vs {r['reference']} {_diff(r)}" for r in unc) + ".")
+                 + "; ".join(f"{r['candidate']} vs {r['reference']} {_diff(r)} ({_direction(r)})" for r in unc) + ".")
     return head + body
 
 
