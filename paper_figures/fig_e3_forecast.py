@@ -27,6 +27,11 @@ def _frac(s: float) -> str:
     return f"1/{round(1 / s)}" if s < 1 else "1"
 
 
+def _who(r) -> str:
+    """The init, or 'init - reference' for a matched row (reference other than the default)."""
+    return r["init"] if r["reference"] == e3.DEFAULT_INIT else f"{r['init']} - {r['reference']}"
+
+
 def main(argv=None):
     args = parse_args(NAME, __doc__.splitlines()[0], argv, extra=e3.add_engine_args)
     cfg = e3.load_config()
@@ -62,7 +67,7 @@ def main(argv=None):
                         label=e3.LABELS[init], lw=1.6 if init == e3.TDI_MAIN else 1.0)
         for b, (c, ls) in BASELINE_STYLE.items():
             if b in base[name][spans[0]]:
-                ax.plot(spans, [base[name][x][b]["mase"] for x in spans], color=c, ls=ls, label=b)
+                ax.plot(spans, [base[name][x][b]["mase"] for x in spans], color=c, ls=ls, marker="s", ms=3, label=b)
         dropped = plan["dropped"].get(name) or {}
         ax.set_title(f"{name}: window W={rec['window']}, horizon H={rec['horizon']}"
                      + (f"\nnot run: {', '.join(_frac(s) for s in dropped)} of the training span (shorter than "
@@ -88,7 +93,7 @@ def main(argv=None):
                 ax.plot(t_fut, r["result"]["example_forecast"], color=e3.COLORS[s["init"]], lw=1.2,
                         label=e3.LABELS[s["init"]])
         ax.plot(t_fut, ex["linear-ar"], color="0.4", ls="-.", lw=1, label="linear AR")
-        ax.set_title(f"{name}: test window {ex['index']} (full span, seed 0)", fontsize=9)
+        ax.set_title(f"{name}: test window {ex['index']} (span {_frac(full)}, seed 0)", fontsize=9)
         ax.set_xlabel("steps from forecast origin")
         ax.set_ylabel(f"{name} (original units)")
         ax.grid(alpha=0.3)
@@ -114,7 +119,7 @@ def main(argv=None):
             v = list(scores["mase"].get(name, {}).get(init, {}).get(full, {}).values())
             if v:
                 key[f"mase_{init}[{name},full]"] = float(np.mean(v))
-    said = [f"{r['name']} span={_frac(r['x'])} {r['init']}: {r['mean']:+.3f} ({r['n']} seeds, {r['verdict']})"
+    said = [f"{r['name']} span={_frac(r['x'])} {_who(r)}: {r['mean']:+.3f} ({r['n']} seeds, {r['verdict']})"
             for r in rows if r["n"] >= 2]
     reading = (f"{len(done)} of {len(specs)} planned forecasting cells are finished. MASE differences vs S4D-Lin "
                "(negative is better), paired by seed: " + ("; ".join(said) or "none finished") + ".")
