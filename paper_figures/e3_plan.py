@@ -180,18 +180,19 @@ def _tier_xs(tier: dict, kind: str, name: str, grid: list[float]) -> list[float]
     return list(grid) if want == "all" else [x for x in grid if any(abs(x - w) < 1e-12 for w in want)]
 
 
-def plan_specs(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, list[dict]]:
-    """Every cell spec of a profile for one kind, in run order, and the plan that produced it.
+def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, list[dict], list[tuple]]:
+    """Every cell spec of a profile for one kind, in run order, the plan that produced it, and each spec's
+    (tier, priority rank) sort key.
 
     ``inits``: restrict to these inits (None: every init a tier names that applies to ``kind``).
-    Order: the profile's ``priority`` (data set, x) pairs first, then tier by tier, seed-major within a
-    (data set, x) so that finished pairs of inits accumulate seed by seed.
+    Order: tier by tier; within a tier the profile's ``priority`` (data set, x) pairs first; seed-major
+    within a (data set, x) so that finished pairs of inits accumulate seed by seed.
     """
     prof = cfg["profiles"][profile]
     plan = {"profile": profile, "kind": kind, "names": profile_names(cfg, profile, kind), "dropped": {},
             "tiers": prof["tiers"], "grid": {}}
-    seen, specs = set(), []
-    for tier in prof["tiers"]:
+    seen, specs, tier_of = set(), [], []
+    for t_idx, tier in enumerate(prof["tiers"]):
         tier_inits = [i for i in tier["inits"] if kind in INITS[i]["kinds"] and (inits is None or i in inits)]
         for name in plan["names"]:
             rec = recipe(cfg, kind, name, profile)
@@ -203,12 +204,30 @@ def plan_specs(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, li
                         if (name, init, x, seed) not in seen:
                             seen.add((name, init, x, seed))
                             specs.append(cell_spec(kind, name, init, x, seed, rec))
+                            tier_of.append(t_idx)
     prio = [(n, float(x)) for n, x in prof.get("priority", [])]
 
-    def rank(s):
-        p = (s["name"], s["x"])
-        return prio.index(p) if p in prio else len(prio)
+    def rank(i):
+        p = (specs[i]["name"], specs[i]["x"])
+        return (tier_of[i], prio.index(p) if p in prio else len(prio))
 
-    specs = sorted(specs, key=rank)  # stable: the tier order stays within each rank
+    order = sorted(range(len(specs)), key=rank)  # stable: plan order within a (tier, rank)
     plan["seeds"] = max(int(t["seeds"]) for t in prof["tiers"])
+    return plan, [specs[i] for i in order], [rank(i) for i in order]
+
+
+def plan_specs(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, list[dict]]:
+    """Every cell spec of a profile for one kind, in run order, and the plan that produced it (see
+    :func:`_ranked_plan`)."""
+    plan, specs, _ = _ranked_plan(cfg, profile, kind, inits)
     return plan, specs
+
+
+def run_order(cfg: dict, profile: str, kinds=("classification", "forecasting")) -> list[dict]:
+    """Every cell spec of a profile, both kinds merged in run order: tier by tier (in the order of the
+    config's tiers, whichever kind they plan), priority pairs first within a tier."""
+    keyed = []
+    for k, kind in enumerate(kinds):
+        _, specs, ranks = _ranked_plan(cfg, profile, kind)
+        keyed += [(rank, k, n, s) for n, (rank, s) in enumerate(zip(ranks, specs, strict=True))]
+    return [s for *_, s in sorted(keyed, key=lambda t: t[:3])]

@@ -4,10 +4,11 @@
         [--kind classification|forecasting|both] [--only ACSF1:0.25 digits:0.05] [--inits s4d-lin minirocket]
         [--max-cells N] [--export]
 
-Cells are cached under ``paper_figures/output/<profile>/e3_cells`` (git-ignored) and, with ``--export``
-(also after every ``--export-every`` finished cells), merged into ``paper_figures/cells/<profile>.jsonl``,
-the compact store that is committed and from which ``make figures`` rebuilds the E3 tables without
-retraining. Interrupt it at any time: the next run resumes.
+Cells run tier by tier in the order of the profile's config (both kinds interleaved), are cached under
+``paper_figures/output/<profile>/e3_cells`` (git-ignored) and, with ``--export`` (at the end, or when
+interrupted with Ctrl-C; ``--max-cells 0 --export`` exports what the cache holds), merged into
+``paper_figures/cells/<profile>.jsonl``, the compact store that is committed and from which
+``make figures`` rebuilds the E3 tables without retraining. Interrupt it at any time: the next run resumes.
 """
 
 from __future__ import annotations
@@ -59,13 +60,11 @@ def main(argv=None) -> int:
         raise SystemExit(f"--inits: unknown {sorted(unknown)}; expected some of {sorted(e3_plan.INITS)}")
     cfg = e3_plan.load_config()
     kinds = ("classification", "forecasting") if a.kind == "both" else (a.kind,)
-    specs = []
     for kind in kinds:
-        plan, s = e3_plan.plan_specs(cfg, a.profile, kind)
-        dropped = {n: d for n, d in plan["dropped"].items() if d}
+        dropped = {n: d for n, d in e3_plan.plan_specs(cfg, a.profile, kind)[0]["dropped"].items() if d}
         if dropped:
             print(f"e3: {kind}: dropped from the grid: {dropped}")
-        specs += select(s, _only(a.only), a.inits)
+    specs = select(e3_plan.run_order(cfg, a.profile, kinds), _only(a.only), a.inits)  # tier by tier, both kinds
     out = profile_dir(a.profile)
     records, todo = e3_engine.resolve_cached(specs, out)
     print(f"e3: profile {a.profile}: {len(specs)} cells selected, {len(records)} finished, {len(todo)} to run")

@@ -5,7 +5,8 @@ have finished (a partial grid compares what it has and says how many seeds that 
 ``ssm_tdi.stats``; the protocol (from ``configs/e3.json``):
 
 * primary (pre-registered): ``primary.candidate`` (TDI as the library makes it, first layer) vs
-  ``primary.reference`` (S4D-Lin), classification, every planned fraction <= ``primary.max_fraction``;
+  ``primary.reference`` (S4D-Lin), classification, every fraction <= ``primary.max_fraction`` that the
+  profile plans with >= ``min_seeds`` seeds (a ratio planned with fewer seeds is secondary);
   Holm-corrected over the PLANNED family (a comparison not yet finished counts as p = 1, so the
   correction never gets weaker because cells are missing); a verdict needs ``min_seeds`` seeds, fewer
   is reported as "incomplete";
@@ -62,7 +63,7 @@ def compare(agg, name, init, ref, x, *, margin: float, higher_is_better: bool) -
 def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]:
     """Primary and secondary comparison rows with adjusted p-values and verdicts.
 
-    ``plan_pairs``: {name: {init: [x, ...]}} of the planned grid (fixes the primary family's size).
+    ``plan_pairs``: {name: {init: {x: planned seeds}}} of the planned grid (fixes the primary family).
     """
     metric, hib, margin_key = METRIC[kind]
     margin, alpha, prim = cfg[margin_key], cfg["alpha"], cfg["primary"]
@@ -71,11 +72,11 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
         for init, xs in by_init.items():
             if init == DEFAULT_INIT:
                 continue
-            for x in xs:
+            for x, n_planned in xs.items():
                 r = compare(agg, name, init, DEFAULT_INIT, x, margin=margin, higher_is_better=hib)
                 r["family"] = ("primary" if kind == "classification" and init == prim["candidate"]
                                and prim["reference"] == DEFAULT_INIT and x <= prim["max_fraction"] + 1e-12
-                               else "secondary")
+                               and n_planned >= prim["min_seeds"] else "secondary")
                 rows.append(r)
     rows += matched_rows(agg, plan_pairs, cfg.get("matched_pairs", []), margin=margin, higher_is_better=hib)
     prim_rows = [r for r in rows if r["family"] == "primary"]
@@ -191,10 +192,8 @@ def write_table(out: Path, profile: str) -> None:
 
 
 def plan_pairs(specs: list[dict]) -> dict:
-    """{name: {init: sorted xs}} of a list of cell specs."""
-    out: dict = {}
+    """{name: {init: {x: planned seeds}}} of a list of cell specs (xs in increasing order)."""
+    seeds: dict = {}
     for s in specs:
-        xs = out.setdefault(s["name"], {}).setdefault(s["init"], [])
-        if s["x"] not in xs:
-            xs.append(s["x"])
-    return {n: {i: sorted(xs) for i, xs in by.items()} for n, by in out.items()}
+        seeds.setdefault(s["name"], {}).setdefault(s["init"], {}).setdefault(s["x"], set()).add(s["seed"])
+    return {n: {i: {x: len(by_x[x]) for x in sorted(by_x)} for i, by_x in by.items()} for n, by in seeds.items()}

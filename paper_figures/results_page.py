@@ -47,12 +47,33 @@ def build(out: Path) -> str:
                   "| key number | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in s["key_numbers"].items()]
         lines += ["", f"**Reading.** {s['reading']}", ""]
-    table = out / "e3_table.md"
-    if table.exists():  # the real-data results table, written by the E3 figure scripts
-        body = table.read_text().splitlines()
-        lines += ["## E3 results table", "", f"(also as `{table.name}` and `e3_table.csv` next to the figures)", ""]
-        lines += [ln.replace("# ", "### ", 1) if ln.startswith("## ") else ln for ln in body[1:]]
+    lines += _e3_table(out, "E3 results table")
     return "\n".join(lines) + "\n"
+
+
+def _e3_table(out: Path, title: str) -> list[str]:
+    """The real-data results table the E3 figure scripts wrote in ``out`` (none: no lines)."""
+    table = out / "e3_table.md"
+    if not table.exists():
+        return []
+    rel = out.relative_to(FIG_DIR) if out.is_relative_to(FIG_DIR) else out
+    body = table.read_text().splitlines()
+    return ([f"## {title}", "", f"(also as `{rel}/{table.name}` and `e3_table.csv` next to the figures)", ""]
+            + [ln.replace("# ", "### ", 1) if ln.startswith("## ") else ln for ln in body[1:]])
+
+
+def full_e3_section(full: Path) -> list[str]:
+    """The budgeted full E3 grid (rebuilt from committed cells by ``make e3-full-tables``): its readings,
+    figures and table, appended to the committed profile's page."""
+    lines = []
+    for name in ("e3_accuracy", "e3_forecast"):
+        p = full / f"{name}.summary.json"
+        if p.exists():
+            s = json.loads(p.read_text())
+            rel = full.relative_to(FIG_DIR)
+            lines += [f"## {s['title']} (profile `full`, budgeted grid)", "", f"**Command.** `{s['command']}`", "",
+                      f"![{name} full]({rel}/{name}.png)", "", f"**Reading.** {s['reading']}", ""]
+    return lines + _e3_table(full, "E3 results table, profile `full` (budgeted grid, partial until every tier ran)")
 
 
 def main(argv=None):
@@ -67,7 +88,10 @@ def main(argv=None):
     a.out = a.out or profile_dir(a.profile)
     # Only the committed profile writes the page users read; a smoke or full run keeps its own page.
     a.page = a.page or (FIG_DIR / "RESULTS.md" if a.profile == COMMITTED_PROFILE else a.out / "RESULTS.md")
-    atomic_write_bytes(a.page, build(a.out).encode())
+    text = build(a.out)
+    if a.profile == COMMITTED_PROFILE and a.out == profile_dir(a.profile):
+        text += "\n".join(full_e3_section(profile_dir("full"))) + "\n"
+    atomic_write_bytes(a.page, text.encode())
     print(f"wrote {a.page}")
 
 

@@ -47,14 +47,32 @@ def test_full_plan_meets_the_protocol_and_runs_the_priority_cells_first(cfg):
     for s in specs:
         seeds.setdefault((s["name"], s["init"], s["x"]), set()).add(s["seed"])
     prim = cfg["primary"]
-    for name in plan["names"]:
+    for name in plan["names"]:  # the budgeted protocol: every set powered at 25%, every ratio >= 5 seeds
+        assert len(seeds[(name, prim["candidate"], 0.25)]) >= prim["min_seeds"], name
         for x in plan["grid"][name]:
             n_prim = len(seeds[(name, prim["candidate"], x)])
-            assert n_prim >= (prim["min_seeds"] if x <= prim["max_fraction"] else 5), (name, x)
-            assert len(seeds[(name, prim["reference"], x)]) == n_prim
-            assert len(seeds[(name, "s4d-legs", x)]) >= 5
+            assert n_prim >= 5 and len(seeds[(name, prim["reference"], x)]) == n_prim, (name, x)
+            assert len(seeds[(name, "minirocket", x)]) == n_prim, (name, x)
+        for control in ("tdi-shuffled", "s4d-lin-band", "freqbias-val", "s4d-legs"):
+            assert len(seeds[(name, control, 0.25)]) >= 5, (name, control)
+    assert len(seeds[("digits", prim["candidate"], 0.05)]) >= prim["min_seeds"]  # the quick profile's primary
     assert plan["dropped"]["BasicMotions"] == {0.05: "same subset as 0.1"}  # one subset, one cell
     assert len({e3.cell_key(s) for s in specs}) == len(specs)  # no duplicate cell
+
+
+def test_run_order_goes_tier_by_tier_across_both_kinds(cfg):
+    specs = e3_plan.run_order(cfg, "full")
+    plans = {k: e3.plan_specs(cfg, "full", k) for k in ("classification", "forecasting")}
+    assert len(specs) == sum(len(s) for _, s in plans.values())
+    tiers = cfg["profiles"]["full"]["tiers"]
+    n_breadth = sum(len(e3_plan._tier_xs(t, k, n, plan["grid"][n]))
+                    * t["seeds"] * len([i for i in t["inits"] if k in e3.INITS[i]["kinds"]])
+                    for t in tiers[:2] for k, (plan, _) in plans.items() for n in plan["names"])
+    first = specs[:n_breadth]  # the two breadth tiers (classification, then the series) come first
+    assert {s["name"] for s in first} == set(e3.profile_names(cfg, "full", "classification")) | set(
+        e3.profile_names(cfg, "full", "forecasting"))
+    assert {s["seed"] for s in first} == set(range(5)) and first[-1]["kind"] == "forecasting"
+    assert all(s["seed"] < 5 for s in first) and specs[n_breadth]["kind"] == "classification"
 
 
 def test_cell_key_depends_on_the_spec_and_on_tdi_defaults_for_tdi_cells_only(cfg, monkeypatch):

@@ -36,7 +36,8 @@ def test_primary_family_is_holm_over_the_planned_comparisons_and_needs_ten_seeds
                  _rec("A", "minirocket", 0.05, s, base + 0.2)]
     recs += [_rec("A", "s4d-lin", 0.25, s, 0.7) for s in range(3)]
     recs += [_rec("A", "tdi-first-input", 0.25, s, 0.7 + 0.001 * s) for s in range(3)]
-    plan = {"A": {"s4d-lin": [0.05, 0.25, 1.0], "tdi-first-input": [0.05, 0.25, 1.0], "minirocket": [0.05]}}
+    plan = {"A": {"s4d-lin": {0.05: 10, 0.25: 10, 1.0: 5}, "tdi-first-input": {0.05: 10, 0.25: 10, 1.0: 5},
+                  "minirocket": {0.05: 10}}}
     rows = e3_table.comparisons(e3_table.aggregate(recs, "accuracy"), "classification", cfg, plan)
     by = {(r["init"], r["x"]): r for r in rows}
     p005 = by[("tdi-first-input", 0.05)]
@@ -56,11 +57,30 @@ def test_primary_family_is_holm_over_the_planned_comparisons_and_needs_ten_seeds
     assert any(r[3] == e3.LABELS["minirocket"] for r in csv_rows)
 
 
+def test_a_small_ratio_planned_with_fewer_than_min_seeds_is_secondary_not_primary(cfg):
+    recs = [_rec("A", i, x, s, 0.6 + 0.01 * s) for i in ("s4d-lin", "tdi-first-input") for x in (0.05, 0.25)
+            for s in range(5)]
+    plan = {"A": {i: {0.05: 5, 0.25: 10} for i in ("s4d-lin", "tdi-first-input")}}
+    rows = e3_table.comparisons(e3_table.aggregate(recs, "accuracy"), "classification", cfg, plan)
+    by = {r["x"]: r for r in rows if r["init"] == "tdi-first-input"}
+    assert cfg["primary"]["min_seeds"] > 5
+    assert by[0.05]["family"] == "secondary" and by[0.05]["verdict"] == "equivalent"  # identical scores
+    assert by[0.25]["family"] == "primary" and by[0.25]["verdict"].startswith("incomplete (5 of")
+    assert by[0.25]["correction"] == "Holm over the 1 planned primary comparisons"
+
+
+def test_plan_pairs_counts_the_planned_seeds_per_ratio():
+    specs = [{"name": "A", "init": "s4d-lin", "x": x, "seed": s} for x, n in ((0.25, 10), (0.05, 5)) for s in range(n)]
+    specs += [specs[0]]  # a repeated spec is one planned seed
+    assert e3_table.plan_pairs(specs) == {"A": {"s4d-lin": {0.05: 5, 0.25: 10}}}
+    assert list(e3_table.plan_pairs(specs)["A"]["s4d-lin"]) == [0.05, 0.25]
+
+
 def test_matched_pairs_compare_tdi_with_the_frozen_default_of_the_same_seeds(cfg):
     recs = [_rec("A", "s4d-lin", 0.05, s, 0.6) for s in range(4)]
     recs += [_rec("A", "s4d-lin-frozen", 0.05, s, 0.5 + 0.01 * s) for s in range(4)]
     recs += [_rec("A", "tdi-first-input", 0.05, s, 0.55 + 0.01 * s) for s in range(3)]
-    plan = {"A": {"s4d-lin": [0.05], "tdi-first-input": [0.05], "s4d-lin-frozen": [0.05]}}
+    plan = {"A": {"s4d-lin": {0.05: 4}, "tdi-first-input": {0.05: 4}, "s4d-lin-frozen": {0.05: 4}}}
     assert ["tdi-first-input", "s4d-lin-frozen"] in cfg["matched_pairs"]
     rows = e3_table.comparisons(e3_table.aggregate(recs, "accuracy"), "classification", cfg, plan)
     m = [r for r in rows if r["reference"] == "s4d-lin-frozen"]
