@@ -9,6 +9,8 @@ in between) and ``t_eval`` per data set come from a ``benchmarks/bench_cells.py`
 ``freqbias-val`` trains 4 models when it has a validation split; MiniRocket is charged its measured mean.
 The projection is compared with the CPU seconds of every finished cell of the same (data set, init)
 (``cpu_seconds`` in the cell records): their ratio is printed and used to scale the projection.
+Printed: a table per data set (the whole grid) and one per tier in run order (cells finished, CPU-hours
+still to run, cumulative wall hours on ``--workers`` cores): what the next session can finish.
 """
 
 from __future__ import annotations
@@ -67,17 +69,18 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     meas = json.loads(a.bench.read_text())["measured"]
     cfg = e3_plan.load_config()
-    specs = [s for kind in ("classification", "forecasting") for s in e3_plan.plan_specs(cfg, a.profile, kind)[1]]
+    tiers, specs = zip(*e3_plan.tiered_run_order(cfg, a.profile), strict=True)
     done, _ = e3_engine.resolve_cached(specs, profile_dir(a.profile), log=lambda *_: None)
     measured = [(specs[i], r["cpu_seconds"]) for i, r in done.items() if "cpu_seconds" in r]
     mr = [c for s, c in measured if s["init"] == "minirocket"]
     mr_s = float(np.mean(mr)) if mr else 60.0
     pairs = [(c, projected_cpu_seconds(s, meas[s["name"]], mr_s)) for s, c in measured if s["init"] != "minirocket"]
     ratio = float(np.median([c / p for c, p in pairs])) if pairs else 1.0
+    cost = [ratio * projected_cpu_seconds(s, meas[s["name"]], mr_s) if s["init"] != "minirocket" else mr_s
+            for s in specs]
     by_name: dict = {}
-    for s in specs:
-        by_name.setdefault(s["name"], []).append(ratio * projected_cpu_seconds(s, meas[s["name"]], mr_s)
-                                                 if s["init"] != "minirocket" else mr_s)
+    for s, c in zip(specs, cost, strict=True):
+        by_name.setdefault(s["name"], []).append(c)
     total = sum(sum(v) for v in by_name.values())
     print(f"profile {a.profile}: {len(specs)} cells; measured/projected CPU ratio {ratio:.2f} over {len(pairs)} "
           f"finished cells (MiniRocket {mr_s:.0f} s each, {len(mr)} measured)")
@@ -87,7 +90,21 @@ def main(argv=None) -> int:
     print(f"| total | {len(specs)} | {total / 3600:.1f} | {total / len(specs):.0f} |")
     print(f"{a.workers} one-thread workers with a core each: {total / 3600 / a.workers:.1f} h wall, "
           f"{len(specs) / (total / 3600 / a.workers):.0f} cells/h")
+    print(tier_table(cfg["profiles"][a.profile]["tiers"], tiers, cost, set(done), a.workers))
     return 0
+
+
+def tier_table(tier_cfg: list[dict], tiers, cost, done: set, workers: int) -> str:
+    """Markdown: per tier (run order), cells, cells finished, projected CPU-hours still to run, wall hours."""
+    lines = ["| tier | cells | finished | CPU-hours to run | wall hours (cumulative) |", "|---|---|---|---|---|"]
+    cum = 0.0
+    for t, spec in enumerate(tier_cfg):
+        idx = [i for i, ti in enumerate(tiers) if ti == t]
+        left = sum(cost[i] for i in idx if i not in done) / 3600
+        cum += left / workers
+        lines.append(f"| {t + 1} {spec.get('name', '')} | {len(idx)} | {sum(i in done for i in idx)} | "
+                     f"{left:.2f} | {cum:.1f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -223,11 +223,16 @@ def plan_specs(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, li
     return plan, specs
 
 
-def run_order(cfg: dict, profile: str, kinds=("classification", "forecasting")) -> list[dict]:
-    """Every cell spec of a profile, both kinds merged in run order: tier by tier (in the order of the
-    config's tiers, whichever kind they plan), priority pairs first within a tier."""
+def tiered_run_order(cfg: dict, profile: str, kinds=("classification", "forecasting")) -> list[tuple[int, dict]]:
+    """(tier index, cell spec) of every cell of a profile, both kinds merged in run order: tier by tier (in
+    the order of the config's tiers, whichever kind they plan), priority pairs first within a tier."""
     keyed = []
     for k, kind in enumerate(kinds):
         _, specs, ranks = _ranked_plan(cfg, profile, kind)
         keyed += [(rank, k, n, s) for n, (rank, s) in enumerate(zip(ranks, specs, strict=True))]
-    return [s for *_, s in sorted(keyed, key=lambda t: t[:3])]
+    return [(rank[0], s) for rank, _, _, s in sorted(keyed, key=lambda t: t[:3])]
+
+
+def run_order(cfg: dict, profile: str, kinds=("classification", "forecasting")) -> list[dict]:
+    """The cell specs of :func:`tiered_run_order`, in that order."""
+    return [s for _, s in tiered_run_order(cfg, profile, kinds)]

@@ -103,3 +103,13 @@ def test_the_reading_tallies_tdi_verdicts_by_regime_against_the_paper():
     assert "at fractions <= 0.25: worse 1 (A 0.05); cannot tell 1 (B 0.25); 1 without enough seeds of 3" in text
     assert "at the full training set: better 1 (A 1) of 1 planned" in text
     assert "not in this profile's grid" in against_the_paper(rows[:2], 0.25)
+
+
+def test_tier_table_counts_what_is_left_per_tier_in_run_order():
+    from paper_figures.e3_cost import tier_table
+
+    tiers = [0, 0, 1, 1, 1]
+    cost = [3600.0, 3600.0, 7200.0, 3600.0, 3600.0]  # CPU seconds
+    text = tier_table([{"name": "a"}, {"name": "b"}], tiers, cost, done={0, 2}, workers=2)
+    assert "| 1 a | 2 | 1 | 1.00 | 0.5 |" in text  # one CPU-hour left, on 2 cores
+    assert "| 2 b | 3 | 1 | 2.00 | 1.5 |" in text  # cumulative wall hours
