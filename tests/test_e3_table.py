@@ -55,6 +55,10 @@ def test_primary_family_is_holm_over_the_planned_comparisons_and_needs_ten_seeds
     for must in ("29 of 40 planned cells", "95% t interval", "Holm", "Benjamini-Hochberg", "±0.02", "alpha = 0.05"):
         assert must in text, must
     assert any(r[3] == e3.LABELS["minirocket"] for r in csv_rows)
+    # the unfinished secondary row (x = 1) is counted in the markdown, listed in the CSV; primary rows always show
+    assert "| A | 1 |" not in text and "1 planned secondary comparisons have no finished seed yet" in text
+    assert any(r[1:3] == ["A", "1"] and r[-1] == "not run" for r in csv_rows)
+    assert "| A | 0.25 | " + e3.LABELS["tdi-first-input"] in text
 
 
 def test_a_small_ratio_planned_with_fewer_than_min_seeds_is_secondary_not_primary(cfg):
