@@ -99,7 +99,7 @@ def test_the_reading_tallies_tdi_verdicts_by_regime_against_the_paper():
     from paper_figures.fig_e3_accuracy import against_the_paper
 
     def row(name, x, verdict, init="tdi-first-input", ref="s4d-lin"):
-        return {"name": name, "x": x, "init": init, "reference": ref, "verdict": verdict}
+        return {"name": name, "x": x, "init": init, "reference": ref, "verdict": verdict, "n": 0}
 
     rows = [row("A", 0.05, "worse"), row("B", 0.25, "cannot tell"), row("A", 1.0, "better"),
             row("A", 0.1, "incomplete (3 of 10 seeds)"), row("A", 0.05, "better", init="minirocket"),
@@ -108,6 +108,12 @@ def test_the_reading_tallies_tdi_verdicts_by_regime_against_the_paper():
     assert "at fractions <= 0.25: worse 1 (A 0.05); cannot tell 1 (B 0.25); 1 without enough seeds of 3" in text
     assert "at the full training set: better 1 (A 1) of 1 planned" in text
     assert "not in this profile's grid" in against_the_paper(rows[:2], 0.25)
+    short = [{**row("C", 0.25, "incomplete (5 of 10 seeds)"), "n": 5, "mean": 0.03, "p": 0.01, "p_tost": 0.9},
+             {**row("D", 0.25, "incomplete (5 of 10 seeds)"), "n": 5, "mean": 0.0, "p": 0.9, "p_tost": 0.01},
+             {**row("E", 0.25, "not run"), "n": 0}]
+    text = against_the_paper(rows + short, 0.25)
+    assert ("4 without enough seeds of 6 planned (interim, uncorrected, on fewer seeds than a verdict needs: "
+            "better 1 (C 0.25); equivalent 1 (D 0.25))") in text  # A 0.1 (n missing) and E (0 seeds) not tallied
 
 
 def test_tier_table_counts_what_is_left_per_tier_in_run_order():
