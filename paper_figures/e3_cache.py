@@ -140,3 +140,11 @@ def export_jsonl(records: list[dict], path: Path) -> int:
     lines = [json.dumps(keep[k], sort_keys=True, separators=(",", ":")) for k in sorted(keep)]
     atomic_write_bytes(path, ("\n".join(lines) + "\n").encode() if lines else b"")
     return len(lines)
+
+
+def export_profile_store(records: list[dict], path: Path) -> int:
+    """:func:`export_jsonl` of the records that no OTHER store next to ``path`` holds: a cell planned by two
+    profiles (quick's cells are part of full's grid) is committed once."""
+    path = Path(path)
+    others = load_store([p for p in sorted(path.parent.glob("*.jsonl")) if p.resolve() != path.resolve()])
+    return export_jsonl([r for r in records if r is not None and r.get("key") not in others], path)

@@ -78,8 +78,9 @@ def main(argv=None) -> int:
     finally:
         if a.export:
             done, _ = e3_engine.resolve_cached(specs, out, log=lambda *_: None)
-            n = e3_cache.export_jsonl(list(done.values()), e3_cache.STORE_DIR / f"{a.profile}.jsonl")
-            print(f"e3: {n} cells in {e3_cache.STORE_DIR / (a.profile + '.jsonl')}")
+            path = e3_cache.STORE_DIR / f"{a.profile}.jsonl"
+            n = e3_cache.export_profile_store(list(done.values()), path)
+            print(f"e3: {n} cells in {path} (cells that another store holds are not copied)")
     print(f"e3: {sum(r is not None for r in recs)} of {len(specs)} cells finished")
     return 0
 

@@ -93,6 +93,16 @@ def test_committed_store_roundtrip_and_its_bad_lines(spec, tmp_path, monkeypatch
     assert calls == ["s4d-lin", "s4d-lin"] and any("committed cell" in m and "digest" in m for m in logs)
 
 
+def test_a_profile_store_does_not_copy_cells_another_store_holds(spec, tmp_path, monkeypatch):
+    monkeypatch.setattr(e3_engine, "compute_cell", _fake_compute([]))
+    other = {**spec, "seed": spec["seed"] + 1}
+    a, b = e3_engine.run_cells([spec, other], tmp_path / "out", jobs=1, log=lambda *_: None, store={})
+    e3_cache.export_jsonl([a], tmp_path / "quick.jsonl")
+    assert e3_cache.export_profile_store([a, b, None], tmp_path / "full.jsonl") == 1
+    assert set(e3_cache.load_store([tmp_path / "full.jsonl"])) == {b["key"]}
+    assert set(e3_cache.load_store([tmp_path / "quick.jsonl", tmp_path / "full.jsonl"])) == {a["key"], b["key"]}
+
+
 def test_schema_of_forecasting_results(spec):
     fspec = {**spec, "kind": "forecasting"}
     rec = e3_cache.make_record(fspec, {"mse": 1.0, "mase": 0.9}, 1.0, "cpu")
