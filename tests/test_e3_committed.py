@@ -4,8 +4,11 @@ every E3 figure from committed cells in minutes").
 For each profile whose E3 table is committed (quick, and the budgeted full grid), the two tabulating figure
 scripts run into an empty folder, so that no local cell cache can help: every number must come from
 ``paper_figures/cells/*.jsonl``. The rebuilt ``e3_table.md`` must equal the committed one character for
-character (it holds only statistics of the cells, printed to 3 digits), and the key numbers of each summary
-must be equal (the same cells through the same float64 statistics on one machine).
+character (it holds only statistics of the cells, printed to 3 digits). The key numbers of each summary: strings
+and integers equal; floats within ``reproduce.RTOL_FLOOR`` (1e-9) relative, because some of them are recomputed
+rather than read from cells (the forecasting baselines' ridge AR fits), and a fresh environment's BLAS/libm may
+round those differently in the last bit (measured: 3e-16 relative on sunspots' linear-AR MASE); a changed cell
+or statistic moves a number by far more than 1e-9.
 """
 
 import json
@@ -15,6 +18,7 @@ import pytest
 pytest.importorskip("aeon")
 from paper_figures import fig_e3_accuracy, fig_e3_forecast  # noqa: E402
 from paper_figures.common import profile_dir  # noqa: E402
+from paper_figures.reproduce import RTOL_FLOOR  # noqa: E402
 
 PROFILES = [p for p in ("quick", "full") if (profile_dir(p) / "e3_table.md").is_file()]
 
@@ -28,7 +32,12 @@ def test_committed_e3_tables_regenerate_from_the_committed_cells(profile, tmp_pa
     for name in ("e3_accuracy", "e3_forecast"):
         old = json.loads((committed / f"{name}.summary.json").read_text())["key_numbers"]
         new = json.loads((tmp_path / f"{name}.summary.json").read_text())["key_numbers"]
-        assert new == old, name
+        assert new.keys() == old.keys(), name
+        for k, v in old.items():
+            if isinstance(v, float) and isinstance(new[k], float):
+                assert new[k] == pytest.approx(v, rel=RTOL_FLOOR, abs=0.0, nan_ok=True), (name, k)
+            else:
+                assert new[k] == v, (name, k)
 
 
 def test_both_committed_profiles_are_checked():
