@@ -6,7 +6,7 @@ have finished (a partial grid compares what it has and says how many seeds that 
 
 * primary (pre-registered): ``primary.candidate`` (TDI as the library makes it, first layer) vs
   ``primary.reference`` (S4D-Lin), classification, every fraction <= ``primary.max_fraction`` that the
-  profile plans with >= ``min_seeds`` seeds (a ratio planned with fewer seeds is secondary);
+  profile plans with its primary tier's seeds (:func:`primary_seeds`; a ratio planned with fewer is secondary);
   Holm-corrected over the PLANNED family (a comparison not yet finished counts as p = 1, so the
   correction never gets weaker because cells are missing); a verdict needs ``min_seeds`` seeds, fewer
   is reported as "incomplete";
@@ -67,6 +67,7 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
     """
     metric, hib, margin_key = METRIC[kind]
     margin, alpha, prim = cfg[margin_key], cfg["alpha"], cfg["primary"]
+    top = primary_seeds(plan_pairs, prim)
     rows = []
     for name, by_init in plan_pairs.items():
         for init, xs in by_init.items():
@@ -76,7 +77,7 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
                 r = compare(agg, name, init, DEFAULT_INIT, x, margin=margin, higher_is_better=hib)
                 r["family"] = ("primary" if kind == "classification" and init == prim["candidate"]
                                and prim["reference"] == DEFAULT_INIT and x <= prim["max_fraction"] + 1e-12
-                               and n_planned >= prim["min_seeds"] else "secondary")
+                               and n_planned >= top else "secondary")
                 rows.append(r)
     rows += matched_rows(agg, plan_pairs, cfg.get("matched_pairs", []), margin=margin, higher_is_better=hib)
     prim_rows = [r for r in rows if r["family"] == "primary"]
@@ -94,6 +95,13 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
         else:
             r["verdict"] = stats.verdict(r["mean"], r.get("p_adj", r["p"]), r["p_tost"], alpha, hib)
     return rows
+
+
+def primary_seeds(plan_pairs: dict, prim: dict) -> int:
+    """The seeds of the primary tier: the most seeds the plan gives the primary candidate at a ratio <=
+    ``max_fraction`` (10 in quick and full; 1 in smoke). Ratios planned with fewer are secondary."""
+    return max((n for by_init in plan_pairs.values() for x, n in by_init.get(prim["candidate"], {}).items()
+                if x <= prim["max_fraction"] + 1e-12), default=0)
 
 
 def matched_rows(agg, plan_pairs: dict, pairs, *, margin: float, higher_is_better: bool) -> list[dict]:

@@ -62,7 +62,7 @@ def test_primary_family_is_holm_over_the_planned_comparisons_and_needs_ten_seeds
     assert "| A | 0.25 | " + e3.LABELS["tdi-first-input"] in text
 
 
-def test_a_small_ratio_planned_with_fewer_than_min_seeds_is_secondary_not_primary(cfg):
+def test_a_small_ratio_planned_with_fewer_seeds_than_the_primary_tier_is_secondary(cfg):
     recs = [_rec("A", i, x, s, 0.6 + 0.01 * s) for i in ("s4d-lin", "tdi-first-input") for x in (0.05, 0.25)
             for s in range(5)]
     plan = {"A": {i: {0.05: 5, 0.25: 10} for i in ("s4d-lin", "tdi-first-input")}}
@@ -72,6 +72,11 @@ def test_a_small_ratio_planned_with_fewer_than_min_seeds_is_secondary_not_primar
     assert by[0.05]["family"] == "secondary" and by[0.05]["verdict"] == "equivalent"  # identical scores
     assert by[0.25]["family"] == "primary" and by[0.25]["verdict"].startswith("incomplete (5 of")
     assert by[0.25]["correction"] == "Holm over the 1 planned primary comparisons"
+    # a profile whose primary tier has 1 seed (smoke) keeps its primary rows; they never reach a verdict
+    one = {"A": {i: {0.25: 1} for i in ("s4d-lin", "tdi-first-input")}}
+    (r,) = [r for r in e3_table.comparisons(e3_table.aggregate(recs, "accuracy"), "classification", cfg, one)
+            if r["init"] == "tdi-first-input"]
+    assert r["family"] == "primary" and r["verdict"].startswith("incomplete")
 
 
 def test_plan_pairs_counts_the_planned_seeds_per_ratio():
