@@ -180,6 +180,21 @@ def _tier_xs(tier: dict, kind: str, name: str, grid: list[float]) -> list[float]
     return list(grid) if want == "all" else [x for x in grid if any(abs(x - w) < 1e-12 for w in want)]
 
 
+def _applies(init: str, kind: str, name: str, rec: dict) -> bool:
+    """False for a non-SSM reference (MiniRocket) on a data set of tokens (ListOps): such a cell cannot run,
+    so it is not planned (the cell itself raises if asked)."""
+    if INITS[init].get("ssm", True) or kind != "classification":
+        return True
+    return not _holds_tokens(name, json.dumps(rec.get("data", {}), sort_keys=True))
+
+
+@functools.cache
+def _holds_tokens(name: str, data_kw_json: str) -> bool:
+    from paper_figures.e3_cell import classification_data
+
+    return classification_data(name, data_kw_json).vocab_size is not None
+
+
 def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, list[dict], list[tuple]]:
     """Every cell spec of a profile for one kind, in run order, the plan that produced it, and each spec's
     (tier, priority rank) sort key.
@@ -198,9 +213,10 @@ def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, 
             rec = recipe(cfg, kind, name, profile)
             if name not in plan["grid"]:
                 plan["grid"][name], plan["dropped"][name] = dataset_grid(cfg, kind, name, rec, profile)
+            usable = [i for i in tier_inits if _applies(i, kind, name, rec)]
             for x in _tier_xs(tier, kind, name, plan["grid"][name]):
                 for seed in range(int(tier["seeds"])):
-                    for init in tier_inits:
+                    for init in usable:
                         if (name, init, x, seed) not in seen:
                             seen.add((name, init, x, seed))
                             specs.append(cell_spec(kind, name, init, x, seed, rec))
