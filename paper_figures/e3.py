@@ -49,14 +49,19 @@ from paper_figures.e3_plan import (  # noqa: F401
 
 
 def add_engine_args(p) -> None:
-    """--jobs / --scheduler / --train of the E3 scripts."""
+    """--jobs / --scheduler / --train / --committed-only of the E3 scripts (the last two exclude each other)."""
     p.add_argument("--jobs", type=int, default=None,
                    help="worker processes of the embedded dask cluster (default: 2 on CPU; 1 = in process)")
     p.add_argument("--scheduler", default=None,
                    help="address of an existing dask scheduler (tcp://host:port) to run the cells on")
-    p.add_argument("--train", action="store_true",
-                   help="compute cells that are not cached (default: tabulate the finished cells only; "
-                        "the smoke profile always computes its few tiny cells)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--train", action="store_true",
+                       help="compute cells that are not cached (default: tabulate the finished cells only; "
+                            "the smoke profile always computes its few tiny cells)")
+    which.add_argument("--committed-only", action="store_true",
+                       help="tabulate the cells committed in paper_figures/cells/ only, ignoring this machine's "
+                            "cell cache (what `make e3-full-tables` uses: committed tables then depend on committed "
+                            "cells alone; export a run with `e3_run --export` first)")
 
 
 add_jobs_arg = add_engine_args

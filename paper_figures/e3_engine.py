@@ -111,13 +111,17 @@ def _label(spec: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the grid
-def resolve_cached(specs: list[dict], out: Path, log=print, store: dict | None = None) -> tuple[dict, list[int]]:
-    """({index: record} of trusted cached cells, indices to compute); logs every rejected cache entry."""
+def resolve_cached(specs: list[dict], out: Path, log=print, store: dict | None = None,
+                   local: bool = True) -> tuple[dict, list[int]]:
+    """({index: record} of trusted cached cells, indices to compute); logs every rejected cache entry.
+
+    local=False reads the committed store only (not the cell files under ``out``), so that a table built that way
+    depends on committed cells alone."""
     store = e3_cache.load_store() if store is None else store
     records, todo = {}, []
     for i, spec in enumerate(specs):
         path = e3_cache.cell_path(out, spec)
-        rec, why = e3_cache.read_cell_file(path, spec)
+        rec, why = e3_cache.read_cell_file(path, spec) if local else (None, None)
         if rec is None and why is not None:
             log(f"e3: cached cell {path.name} ({_label(spec)}) rejected: {why}; recomputing")
         if rec is None:
@@ -136,10 +140,13 @@ def resolve_cached(specs: list[dict], out: Path, log=print, store: dict | None =
 
 
 def run_cells(specs: list[dict], out: Path, device="cpu", jobs: int | None = None, scheduler: str | None = None,
-              log=print, store: dict | None = None, compute_missing: bool = True) -> list[dict | None]:
-    """Records of every cell in the order of ``specs`` (cached or computed; None where not computed)."""
+              log=print, store: dict | None = None, compute_missing: bool = True,
+              local_cache: bool = True) -> list[dict | None]:
+    """Records of every cell in the order of ``specs`` (cached or computed; None where not computed).
+
+    local_cache=False: only the committed store counts as cached (see ``resolve_cached``)."""
     out = Path(out)
-    records, todo = resolve_cached(specs, out, log, store)
+    records, todo = resolve_cached(specs, out, log, store, local=local_cache)
     log(f"e3: {len(specs)} cells, {len(records)} cached, {len(todo)} to run"
         + ("" if compute_missing else " (not computed: tabulating finished cells only)"))
     if todo and compute_missing:

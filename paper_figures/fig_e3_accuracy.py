@@ -89,7 +89,8 @@ def main(argv=None):
     with Timer() as timer:
         plan, specs = e3.plan_specs(cfg, args.profile, KIND)
         records = e3.run_cells(specs, args.out, args.device, jobs=args.jobs, scheduler=args.scheduler,
-                               compute_missing=args.train or args.profile == "smoke")
+                               compute_missing=args.train or args.profile == "smoke",
+                               local_cache=not args.committed_only)
         done = [r for r in records if r is not None]
         acc = e3_table.aggregate(done, "accuracy")
         pairs = e3_table.plan_pairs(specs)

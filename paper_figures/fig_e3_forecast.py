@@ -41,7 +41,8 @@ def main(argv=None):
             print(f"{NAME}: profile {args.profile!r} has no forecasting cells; nothing to draw")
             return
         records = e3.run_cells(specs, args.out, args.device, jobs=args.jobs, scheduler=args.scheduler,
-                               compute_missing=args.train or args.profile == "smoke")
+                               compute_missing=args.train or args.profile == "smoke",
+                               local_cache=not args.committed_only)
         done = [r for r in records if r is not None]
         scores = {m: e3_table.aggregate(done, m) for m in ("mase", "mse")}
         pairs = e3_table.plan_pairs(specs)

@@ -93,6 +93,20 @@ def test_committed_store_roundtrip_and_its_bad_lines(spec, tmp_path, monkeypatch
     assert calls == ["s4d-lin", "s4d-lin"] and any("committed cell" in m and "digest" in m for m in logs)
 
 
+def test_committed_only_tabulation_ignores_the_local_cache(spec, tmp_path, monkeypatch):
+    """`make e3-full-tables` (local_cache=False) must not pick up cells that were computed here but never exported:
+    the committed tables then depend on the committed store alone."""
+    calls = []
+    monkeypatch.setattr(e3_engine, "compute_cell", _fake_compute(calls))
+    rec = e3_engine.run_cells([spec], tmp_path, jobs=1, log=lambda *_: None, store={})[0]
+    unexported = e3_engine.run_cells([spec], tmp_path, log=lambda *_: None, store={}, compute_missing=False,
+                                     local_cache=False)
+    assert unexported == [None] and calls == ["s4d-lin"]
+    exported = e3_engine.run_cells([spec], tmp_path, log=lambda *_: None, store={rec["key"]: rec},
+                                   compute_missing=False, local_cache=False)
+    assert exported[0]["result"] == rec["result"] and calls == ["s4d-lin"]
+
+
 def test_a_profile_store_does_not_copy_cells_another_store_holds(spec, tmp_path, monkeypatch):
     monkeypatch.setattr(e3_engine, "compute_cell", _fake_compute([]))
     other = {**spec, "seed": spec["seed"] + 1}
