@@ -1,0 +1,46 @@
+"""The recipe-v3 capacity probe scores validation cuts of the training split only, and resumes."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("aeon")
+from paper_figures import e3_capacity, e3_plan  # noqa: E402
+
+
+def test_variants_edit_width_depth_and_steps_only():
+    rec = e3_plan.recipe(e3_plan.load_config(), "classification", "OSULeaf", "full")
+    big = e3_capacity.variant_recipe(rec, "wide+deep+long")
+    assert big["model"]["d_model"] == 128 and big["model"]["n_layers"] == 4
+    assert big["train"]["steps"] == 4 * rec["train"]["steps"]
+    assert {k: v for k, v in big["train"].items() if k != "steps"} == \
+        {k: v for k, v in rec["train"].items() if k != "steps"}
+    assert e3_capacity.variant_recipe(rec, "v2") == rec and rec["model"]["d_model"] == 64  # input untouched
+    with pytest.raises(ValueError, match="variant"):
+        e3_capacity.variant_recipe(rec, "huge")
+
+
+def test_the_cut_is_inside_the_training_split_and_seeded():
+    y = np.repeat(np.arange(3), 10)
+    fit, score = e3_capacity.validation_cut(y, 0)
+    assert np.intersect1d(fit, score).size == 0 and np.union1d(fit, score).size == y.size
+    assert np.array_equal(score, e3_capacity.validation_cut(y, 0)[1])
+    assert not np.array_equal(score, e3_capacity.validation_cut(y, 1)[1])
+    with pytest.raises(ValueError, match="y_train"):
+        e3_capacity.validation_cut(np.arange(3), 0)  # one sample per class: nothing to score
+
+
+def test_probe_resumes_and_tabulates_the_paired_gap(monkeypatch):
+    calls = []
+
+    def fake_ssm(name, variant, seed, device="cpu"):
+        calls.append((variant, seed))
+        return {"val_accuracy": 0.5 + 0.1 * seed, "seconds": 1.0}
+
+    monkeypatch.setattr(e3_capacity, "ssm_val_accuracy", fake_ssm)
+    monkeypatch.setattr(e3_capacity, "minirocket_val_accuracy",
+                        lambda name, seed: {"val_accuracy": 0.7 + 0.1 * seed, "seconds": 0.5})
+    res = e3_capacity.run_probe(["GunPoint"], [0, 1], ["v2"], {}, log=lambda *_: None)
+    e3_capacity.run_probe(["GunPoint"], [0, 1], ["v2"], res, log=lambda *_: None)
+    assert calls == [("v2", 0), ("v2", 1)]  # the second call found both seeds finished
+    md = e3_capacity.table(res)
+    assert "| GunPoint | v2 | 2 | 0.550 | -0.200 [-0.200, -0.200] | 1 |" in md
