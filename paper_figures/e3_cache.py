@@ -142,6 +142,18 @@ def export_jsonl(records: list[dict], path: Path) -> int:
     return len(lines)
 
 
+def prune_store(path: Path, planned_keys: set[str]) -> list[dict]:
+    """Drop from the store at ``path`` the cells whose key is not in ``planned_keys`` (e.g. after a recipe change,
+    which changes the keys of the cells it touches); returns the dropped records (git history keeps them)."""
+    path = Path(path)
+    have = load_store([path]) if path.exists() else {}
+    gone = [r for k, r in sorted(have.items()) if k not in planned_keys]
+    if gone:
+        lines = [json.dumps(have[k], sort_keys=True, separators=(",", ":")) for k in sorted(have) if k in planned_keys]
+        atomic_write_bytes(path, ("\n".join(lines) + "\n").encode() if lines else b"")
+    return gone
+
+
 def export_profile_store(records: list[dict], path: Path) -> int:
     """:func:`export_jsonl` of the records that no OTHER store next to ``path`` holds: a cell planned by two
     profiles (quick's cells are part of full's grid) is committed once."""

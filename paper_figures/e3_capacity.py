@@ -64,12 +64,19 @@ def validation_cut(y_train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarr
     return fit, score
 
 
-def ssm_val_accuracy(name: str, variant: str, seed: int, device="cpu") -> dict:
+def _recipe_and_data(name: str, data: dict | None):
+    """The data set's recipe v2 (its loader options updated by ``data``) and the data set it loads."""
+    rec = e3_plan.recipe(e3_plan.load_config(), "classification", name, "full")
+    rec["data"] = {**rec.get("data", {}), **(data or {})}
+    return rec, e3_cell.classification_data(name, json.dumps(rec["data"], sort_keys=True))
+
+
+def ssm_val_accuracy(name: str, variant: str, seed: int, data: dict | None = None, device="cpu") -> dict:
     """S4D-Lin with ``variant``'s recipe, trained on the fit part; accuracy on the score part."""
     from ssm_tdi.training import evaluate, train
 
-    rec = variant_recipe(e3_plan.recipe(e3_plan.load_config(), "classification", name, "full"), variant)
-    ds = e3_cell.classification_data(name, json.dumps(rec.get("data", {}), sort_keys=True))
+    rec, ds = _recipe_and_data(name, data)
+    rec = variant_recipe(rec, variant)
     fit, score = validation_cut(ds.y_train, seed)
     (Xf, yf, mf), (Xs, ys, ms) = ds.train_part(fit), ds.train_part(score)
     model = e3_cell.build_model("s4d-lin", rec, d_input=ds.d_input, d_output=ds.n_classes, task="classification",
@@ -81,12 +88,11 @@ def ssm_val_accuracy(name: str, variant: str, seed: int, device="cpu") -> dict:
             "n_fit": int(fit.size), "n_score": int(score.size)}
 
 
-def minirocket_val_accuracy(name: str, seed: int) -> dict:
+def minirocket_val_accuracy(name: str, seed: int, data: dict | None = None) -> dict:
     """aeon's MiniRocketClassifier on the same cut (``random_state=seed``)."""
     from aeon.classification.convolution_based import MiniRocketClassifier
 
-    rec = e3_plan.recipe(e3_plan.load_config(), "classification", name, "full")
-    ds = e3_cell.classification_data(name, json.dumps(rec.get("data", {}), sort_keys=True))
+    _, ds = _recipe_and_data(name, data)
     if ds.vocab_size is not None:
         raise ValueError(f"names: MiniRocket needs real-valued sequences; {name} holds tokens")
     fit, score = validation_cut(ds.y_train, seed)
@@ -98,17 +104,23 @@ def minirocket_val_accuracy(name: str, seed: int) -> dict:
             "n_score": int(score.size)}
 
 
-def run_probe(names, seeds, variants, results: dict, save=None, log=print) -> dict:
-    """Fill ``results[name][model][seed]`` (model: a variant or "minirocket"), skipping finished entries."""
+def data_label(name: str, data: dict | None) -> str:
+    """Results key of a data set loaded with options ``data``, e.g. ``JapaneseVowels {"normalize": false}``."""
+    return name if not data else f"{name} {json.dumps(data, sort_keys=True)}"
+
+
+def run_probe(names, seeds, variants, results: dict, save=None, log=print, data: dict | None = None) -> dict:
+    """Fill ``results[label][model][seed]`` (model: a variant or "minirocket"), skipping finished entries."""
     for name in names:
+        label = data_label(name, data)
         for seed in seeds:
             for model in ["minirocket", *variants]:
-                slot = results.setdefault(name, {}).setdefault(model, {})
+                slot = results.setdefault(label, {}).setdefault(model, {})
                 if str(seed) in slot:
                     continue
-                slot[str(seed)] = (minirocket_val_accuracy(name, seed) if model == "minirocket"
-                                   else ssm_val_accuracy(name, model, seed))
-                log(f"capacity: {name} {model} seed {seed}: val accuracy {slot[str(seed)]['val_accuracy']:.3f} "
+                slot[str(seed)] = (minirocket_val_accuracy(name, seed, data) if model == "minirocket"
+                                   else ssm_val_accuracy(name, model, seed, data))
+                log(f"capacity: {label} {model} seed {seed}: val accuracy {slot[str(seed)]['val_accuracy']:.3f} "
                     f"({slot[str(seed)]['seconds']:.0f} s)")
                 if save is not None:
                     save(results)
@@ -143,15 +155,19 @@ def main(argv=None) -> int:
     p.add_argument("--names", nargs="+", required=True, help="classification data sets of configs/e3.json")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--data", type=json.loads, default=None,
+                   help='loader options over the recipe\'s, as JSON, e.g. \'{"normalize": false}\' (UCR/UEA sets)')
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args(argv)
+    if a.data is not None and not isinstance(a.data, dict):
+        raise SystemExit(f"--data: expected a JSON object, got {a.data!r}")
     import torch
 
     torch.set_num_threads(1)
     a.out.mkdir(parents=True, exist_ok=True)
     path = a.out / "e3_capacity.json"
     results = json.loads(path.read_text()) if path.exists() else {}
-    run_probe(a.names, a.seeds, a.variants, results, save=lambda r: save_json(r, path))
+    run_probe(a.names, a.seeds, a.variants, results, save=lambda r: save_json(r, path), data=a.data)
     md = table(results)
     (a.out / "e3_capacity.md").write_text(md + "\n")
     print(md)

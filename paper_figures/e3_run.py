@@ -2,13 +2,15 @@
 
     python -m paper_figures.e3_run --profile full [--jobs 2 | --scheduler tcp://host:8786]
         [--kind classification|forecasting|both] [--only ACSF1:0.25 digits:0.05] [--inits s4d-lin minirocket]
-        [--max-cells N] [--export]
+        [--max-cells N] [--export] [--prune]
 
 Cells run tier by tier in the order of the profile's config (both kinds interleaved), are cached under
 ``paper_figures/output/<profile>/e3_cells`` (git-ignored) and, with ``--export`` (at the end, or when
 interrupted with Ctrl-C; ``--max-cells 0 --export`` exports what the cache holds), merged into
 ``paper_figures/cells/<profile>.jsonl``, the compact store that is committed and from which
 ``make figures`` rebuilds the E3 tables without retraining. Interrupt it at any time: the next run resumes.
+``--prune`` drops from that store the cells the profile no longer plans (a recipe change changes the keys of
+the cells it touches); git history keeps them.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-cells", type=int, default=None, help="run at most this many uncached cells")
     p.add_argument("--export", action="store_true", help="merge the finished cells into paper_figures/cells/")
+    p.add_argument("--prune", action="store_true",
+                   help="first drop from paper_figures/cells/<profile>.jsonl the cells the profile no longer plans "
+                        "(after a recipe change) and say which")
     p.add_argument("--dry-run", action="store_true", help="print the plan's size and stop")
     a = p.parse_args(argv)
     unknown = set(a.inits or []) - set(e3_plan.INITS)
@@ -70,6 +75,12 @@ def main(argv=None) -> int:
     print(f"e3: profile {a.profile}: {len(specs)} cells selected, {len(records)} finished, {len(todo)} to run")
     if a.dry_run:
         return 0
+    if a.prune:
+        planned = {e3_plan.cell_key(s) for s in e3_plan.run_order(cfg, a.profile)}
+        gone = e3_cache.prune_store(e3_cache.STORE_DIR / f"{a.profile}.jsonl", planned)
+        names = sorted({r["spec"]["name"] for r in gone})
+        print(f"e3: pruned {len(gone)} cells the {a.profile} profile no longer plans" + (f" ({', '.join(names)})"
+                                                                                        if names else ""))
     if a.max_cells is not None:
         keep = set(todo[: a.max_cells])
         specs = [s for i, s in enumerate(specs) if i in records or i in keep]

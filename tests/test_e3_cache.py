@@ -117,6 +117,17 @@ def test_a_profile_store_does_not_copy_cells_another_store_holds(spec, tmp_path,
     assert set(e3_cache.load_store([tmp_path / "quick.jsonl", tmp_path / "full.jsonl"])) == {a["key"], b["key"]}
 
 
+def test_prune_drops_only_cells_the_plan_no_longer_holds(spec, tmp_path, monkeypatch):
+    monkeypatch.setattr(e3_engine, "compute_cell", _fake_compute([]))
+    other = {**spec, "seed": spec["seed"] + 1}
+    a, b = e3_engine.run_cells([spec, other], tmp_path / "out", jobs=1, log=lambda *_: None, store={})
+    store = tmp_path / "full.jsonl"
+    e3_cache.export_jsonl([a, b], store)
+    gone = e3_cache.prune_store(store, {a["key"]})
+    assert [r["key"] for r in gone] == [b["key"]] and set(e3_cache.load_store([store])) == {a["key"]}
+    assert e3_cache.prune_store(store, {a["key"]}) == [] and set(e3_cache.load_store([store])) == {a["key"]}
+
+
 def test_schema_of_forecasting_results(spec):
     fspec = {**spec, "kind": "forecasting"}
     rec = e3_cache.make_record(fspec, {"mse": 1.0, "mase": 0.9}, 1.0, "cpu")

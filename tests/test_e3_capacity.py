@@ -32,15 +32,22 @@ def test_the_cut_is_inside_the_training_split_and_seeded():
 def test_probe_resumes_and_tabulates_the_paired_gap(monkeypatch):
     calls = []
 
-    def fake_ssm(name, variant, seed, device="cpu"):
+    def fake_ssm(name, variant, seed, data=None, device="cpu"):
         calls.append((variant, seed))
         return {"val_accuracy": 0.5 + 0.1 * seed, "seconds": 1.0}
 
     monkeypatch.setattr(e3_capacity, "ssm_val_accuracy", fake_ssm)
     monkeypatch.setattr(e3_capacity, "minirocket_val_accuracy",
-                        lambda name, seed: {"val_accuracy": 0.7 + 0.1 * seed, "seconds": 0.5})
+                        lambda name, seed, data=None: {"val_accuracy": 0.7 + 0.1 * seed, "seconds": 0.5})
     res = e3_capacity.run_probe(["GunPoint"], [0, 1], ["v2"], {}, log=lambda *_: None)
     e3_capacity.run_probe(["GunPoint"], [0, 1], ["v2"], res, log=lambda *_: None)
     assert calls == [("v2", 0), ("v2", 1)]  # the second call found both seeds finished
     md = e3_capacity.table(res)
     assert "| GunPoint | v2 | 2 | 0.550 | -0.200 [-0.200, -0.200] | 1 |" in md
+    raw = e3_capacity.run_probe(["GunPoint"], [0], ["v2"], res, log=lambda *_: None, data={"normalize": False})
+    assert set(raw) == {"GunPoint", 'GunPoint {"normalize": false}'} and len(calls) == 3  # a separate entry
+
+
+def test_a_loader_option_reaches_the_data_set():
+    rec, ds = e3_capacity._recipe_and_data("JapaneseVowels", {"normalize": False})
+    assert rec["data"] == {"normalize": False} and ds.meta["normalization"] == "none"
