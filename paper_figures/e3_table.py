@@ -180,13 +180,14 @@ def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict,
     return md + [""], buf_rows
 
 
-def write_table(out: Path, profile: str) -> None:
+def write_table(out: Path, profile: str, committed_only: bool = False) -> None:
     """``e3_table.md`` and ``e3_table.csv`` (one row per comparison) from the sections the two E3 figure
     scripts saved in ``e3_accuracy.json`` / ``e3_forecast.json`` (whichever exist)."""
     import json
 
+    source = "paper_figures/cells/*.jsonl" + ("" if committed_only else " and the local cache")
     md = ["# Real-data results (E3)", "", f"Profile `{profile}`, recipe v2 (paper_figures/configs/e3.json). "
-          "Tables are rebuilt from the finished cells (paper_figures/cells/*.jsonl and the local cache); "
+          f"Tables are rebuilt from the finished cells ({source}); "
           "a (data set, x) with fewer seeds than planned says so.", ""]
     buf = io.StringIO()
     w = csv.writer(buf)

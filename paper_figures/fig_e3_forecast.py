@@ -110,7 +110,7 @@ def main(argv=None):
                "table_section": {"md": md, "csv": csv_rows},
                "cells": [{"spec": {k: v for k, v in r["spec"].items() if k not in ("recipe", "tdi_defaults")},
                           "result": r["result"], "seconds": r["seconds"]} for r in done]}, args.out / f"{NAME}.json")
-    e3_table.write_table(args.out, args.profile)
+    e3_table.write_table(args.out, args.profile, args.committed_only)
 
     key = {"series": ", ".join(names), "cells_finished": len(done), "cells_planned": len(specs)}
     for name in names:
