@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -64,10 +63,14 @@ def validation_cut(y_train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarr
     return fit, score
 
 
+def _recipe_and_data_options(name: str, data: dict | None) -> dict:
+    return {**e3_plan.recipe(e3_plan.load_config(), "classification", name, "full").get("data", {}), **(data or {})}
+
+
 def _recipe_and_data(name: str, data: dict | None):
     """The data set's recipe v2 (its loader options updated by ``data``) and the data set it loads."""
     rec = e3_plan.recipe(e3_plan.load_config(), "classification", name, "full")
-    rec["data"] = {**rec.get("data", {}), **(data or {})}
+    rec["data"] = _recipe_and_data_options(name, data)
     return rec, e3_cell.classification_data(name, json.dumps(rec["data"], sort_keys=True))
 
 
@@ -89,24 +92,21 @@ def ssm_val_accuracy(name: str, variant: str, seed: int, data: dict | None = Non
 
 
 def minirocket_val_accuracy(name: str, seed: int, data: dict | None = None) -> dict:
-    """aeon's MiniRocketClassifier on the same cut (``random_state=seed``)."""
-    from aeon.classification.convolution_based import MiniRocketClassifier
-
+    """MiniRocket (``e3_cell.minirocket_accuracy``, the study's reference) on the same cut."""
     _, ds = _recipe_and_data(name, data)
     if ds.vocab_size is not None:
         raise ValueError(f"names: MiniRocket needs real-valued sequences; {name} holds tokens")
     fit, score = validation_cut(ds.y_train, seed)
     (Xf, yf, _), (Xs, ys, _) = ds.train_part(fit), ds.train_part(score)
-    t0 = time.perf_counter()
-    clf = MiniRocketClassifier(random_state=seed, n_jobs=1).fit(np.transpose(Xf, (0, 2, 1)).astype(np.float64), yf)
-    acc = float(np.mean(clf.predict(np.transpose(Xs, (0, 2, 1)).astype(np.float64)) == ys))
-    return {"val_accuracy": acc, "seconds": time.perf_counter() - t0, "n_fit": int(fit.size),
-            "n_score": int(score.size)}
+    acc, secs = e3_cell.minirocket_accuracy(Xf, yf, Xs, ys, seed)
+    return {"val_accuracy": acc, "seconds": secs, "n_fit": int(fit.size), "n_score": int(score.size)}
 
 
 def data_label(name: str, data: dict | None) -> str:
-    """Results key of a data set loaded with options ``data``, e.g. ``JapaneseVowels {"normalize": false}``."""
-    return name if not data else f"{name} {json.dumps(data, sort_keys=True)}"
+    """Results key: the data set and the loader options in EFFECT (the recipe's, updated by ``data``), e.g.
+    ``JapaneseVowels {"normalize": false}``, so a key keeps meaning the same data when the recipe changes."""
+    effective = _recipe_and_data_options(name, data)
+    return name if not effective else f"{name} {json.dumps(effective, sort_keys=True)}"
 
 
 def run_probe(names, seeds, variants, results: dict, save=None, log=print, data: dict | None = None) -> dict:

@@ -164,15 +164,24 @@ def _t(a, device=None):
 
 
 # ----------------------------------------------------------------------------- classification
-def _minirocket(ds, sub: np.ndarray, seed: int) -> dict:
+def minirocket_accuracy(X_fit, y_fit, X_score, y_score, seed: int) -> tuple[float, float]:
+    """(accuracy on the scored part, seconds) of aeon's MiniRocketClassifier (``random_state=seed``, one thread)
+    fitted on (n, L, C) sequences; aeon wants (n, C, L) float64."""
     from aeon.classification.convolution_based import MiniRocketClassifier
 
-    Xs, ys, _ = ds.train_part(sub)
+    def channels_first(X):
+        return np.transpose(X, (0, 2, 1)).astype(np.float64)
+
     t0 = time.perf_counter()
-    clf = MiniRocketClassifier(random_state=seed, n_jobs=1)
-    clf.fit(np.transpose(Xs, (0, 2, 1)).astype(np.float64), ys)
-    pred = clf.predict(np.transpose(ds.X_test, (0, 2, 1)).astype(np.float64))
-    return {"accuracy": float(np.mean(pred == ds.y_test)), "train_seconds": time.perf_counter() - t0}
+    clf = MiniRocketClassifier(random_state=seed, n_jobs=1).fit(channels_first(X_fit), y_fit)
+    acc = float(np.mean(clf.predict(channels_first(X_score)) == y_score))
+    return acc, time.perf_counter() - t0
+
+
+def _minirocket(ds, sub: np.ndarray, seed: int) -> dict:
+    Xs, ys, _ = ds.train_part(sub)
+    acc, secs = minirocket_accuracy(Xs, ys, ds.X_test, ds.y_test, seed)
+    return {"accuracy": acc, "train_seconds": secs}
 
 
 def run_classification_cell(name: str, init: str, fraction: float, seed: int, rec: dict, device="cpu") -> dict:

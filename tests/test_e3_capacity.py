@@ -48,6 +48,13 @@ def test_probe_resumes_and_tabulates_the_paired_gap(monkeypatch):
     assert set(raw) == {"GunPoint", 'GunPoint {"normalize": false}'} and len(calls) == 3  # a separate entry
 
 
+def test_the_results_key_names_the_loader_options_in_effect():
+    # JapaneseVowels' recipe loads raw values, so an explicit override to the same options shares its key
+    assert e3_capacity.data_label("JapaneseVowels", None) == e3_capacity.data_label("JapaneseVowels",
+                                                                                    {"normalize": False})
+    assert e3_capacity.data_label("JapaneseVowels", {"normalize": True}) == 'JapaneseVowels {"normalize": true}'
+
+
 def test_a_loader_option_reaches_the_data_set():
     rec, ds = e3_capacity._recipe_and_data("JapaneseVowels", {"normalize": False})
     assert rec["data"] == {"normalize": False} and ds.meta["normalization"] == "none"
