@@ -297,6 +297,31 @@ def test_ucr_raw_values_and_labels_match_file(name):
     assert ds.meta["source"].startswith("aeon ") and ds.meta["source"].endswith(" bundled")
 
 
+# The equal-length univariate sets of the study ship z-normalized by the archive, so the recipe's
+# `normalize` option barely moves them (measured 2026-12-03: ItalyPowerDemand 0.071, because the
+# archive divided its 24-point series by the n-1 standard deviation and znormalize by the n one, a
+# factor sqrt(24/23) on values up to |x| = 3.3; the other four < 0.01). The README relies on this.
+# The bound is a tenth of a unit standard deviation, the scale at which the option could change
+# what a model sees.
+SHIPPED_NORMALIZED = ["ItalyPowerDemand", "GunPoint", "ArrowHead", "OSULeaf", "ACSF1"]
+
+
+@needs_extra
+@pytest.mark.parametrize("name", SHIPPED_NORMALIZED)
+def test_univariate_sets_ship_znormalized(name):
+    a, b = load_ucr(name), load_ucr(name, normalize=False)
+    moved = max(np.abs(a.X_train - b.X_train).max(), np.abs(a.X_test - b.X_test).max())
+    assert moved < 0.1, f"{name}: normalize moves values by {moved:.3f}"
+
+
+@needs_extra
+def test_multichannel_or_ragged_sets_are_not_shipped_normalized():
+    # the sets where the option does matter (hence the validation checks in the README)
+    for name in ("PickupGestureWiimoteZ", "BasicMotions", "JapaneseVowels"):
+        a, b = load_ucr(name), load_ucr(name, normalize=False)
+        assert np.abs(a.X_train - b.X_train).max() > 1.0, name
+
+
 @needs_extra
 def test_loaders_offline(monkeypatch):
     def no_network(*a, **k):
