@@ -5,7 +5,7 @@ class, ``ssm_tdi.data.train_val_split``) into a part that trains and a part that
 loaded into a score, so a recipe chosen from this table is not tuned on test. Each seed draws a different cut
 (repeated random sub-sampling validation: small UCR sets have 10-60 validation samples, so one cut is noisy).
 
-Each VARIANT edits recipe v2 (``configs/e3.json``) in width, depth and/or step budget; the edit would apply to
+Each VARIANT edits recipe v2 (``configs/e3.json``) in width, depth, step budget or pooling; the edit would apply to
 every init alike. The probe trains the study's reference, S4D-Lin, for the variant's whole budget and scores the
 last iterate (recipe v2's rule when no separate selection split exists). MiniRocket is fitted on the same part.
 The table answers "does capacity close the gap?"; it does not change the recipe: a recipe v3 would invalidate
@@ -39,6 +39,7 @@ VARIANTS = {
     "deep": ({"n_layers": 4}, 1),
     "long": ({}, 4),
     "wide+deep+long": ({"d_model": 128, "n_layers": 4}, 4),
+    "maxpool": ({"pool": "max"}, 1),
 }
 
 

@@ -95,7 +95,7 @@ def build_model(init: str, rec: dict, *, d_input: int, d_output: int, task: str,
     extra = {} if dt_range is None else {"dt_min": dt_range[0], "dt_max": dt_range[1]}
     model = DeepSSM(d_input, d_output, d_model=m["d_model"], d_state=m["d_state"], n_layers=m["n_layers"],
                     dropout=m["dropout"], init=base, task=task, vocab_size=vocab_size, seed=seed,
-                    init_kwargs=kw, **extra)
+                    init_kwargs=kw, pool=m.get("pool", "mean"), **extra)
     return model.to(device)
 
 

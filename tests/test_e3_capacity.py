@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 pytest.importorskip("aeon")
-from paper_figures import e3_capacity, e3_plan  # noqa: E402
+from paper_figures import e3_capacity, e3_cell, e3_plan  # noqa: E402
 
 
-def test_variants_edit_width_depth_and_steps_only():
+def test_variants_edit_the_model_and_steps_only():
     rec = e3_plan.recipe(e3_plan.load_config(), "classification", "OSULeaf", "full")
     big = e3_capacity.variant_recipe(rec, "wide+deep+long")
     assert big["model"]["d_model"] == 128 and big["model"]["n_layers"] == 4
@@ -17,6 +17,13 @@ def test_variants_edit_width_depth_and_steps_only():
     assert e3_capacity.variant_recipe(rec, "v2") == rec and rec["model"]["d_model"] == 64  # input untouched
     with pytest.raises(ValueError, match="variant"):
         e3_capacity.variant_recipe(rec, "huge")
+
+
+def test_the_maxpool_variant_reaches_the_model_and_the_v2_recipe_keeps_mean_pooling():
+    rec = e3_plan.recipe(e3_plan.load_config(), "classification", "GunPoint", "full")
+    kw = dict(d_input=1, d_output=2, task="classification", seed=0)
+    assert e3_cell.build_model("s4d-lin", e3_capacity.variant_recipe(rec, "maxpool"), **kw).pool == "max"
+    assert "pool" not in rec["model"] and e3_cell.build_model("s4d-lin", rec, **kw).pool == "mean"
 
 
 def test_the_cut_is_inside_the_training_split_and_seeded():

@@ -51,9 +51,10 @@ def test_float64_option():
     assert m(x_real()).dtype == torch.float64
 
 
+@pytest.mark.parametrize("pool", ["mean", "max"])
 @pytest.mark.parametrize("pad_side", ["right", "left"])
-def test_mask_padded_positions_do_not_change_pooled_output(pad_side):
-    m = model(dropout=0.0).eval()
+def test_mask_padded_positions_do_not_change_pooled_output(pad_side, pool):
+    m = model(dropout=0.0, pool=pool).eval()
     L_valid, L_pad = 13, 7
     x = x_real(b=2, L=L_valid)
     with torch.no_grad():
@@ -69,6 +70,23 @@ def test_mask_padded_positions_do_not_change_pooled_output(pad_side):
         out_nomask = m(xp)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
     assert not torch.allclose(out_nomask, ref, atol=1e-3)
+
+
+@pytest.mark.parametrize("pool", ["mean", "max"])
+def test_pool_by_hand(pool):
+    m = model(dtype=torch.float64, pool=pool).eval()
+    x = x_real(dtype=torch.float64)
+    with torch.no_grad():
+        h = m._trunk(x, None)
+        by_hand = m.head(h.mean(dim=1) if pool == "mean" else h.max(dim=1).values)
+        torch.testing.assert_close(m(x), by_hand, rtol=0, atol=0)
+    assert m.pool == pool
+
+
+@pytest.mark.parametrize("bad", ["sum", "", None, 1])
+def test_pool_bad_value_names_argument(bad):
+    with pytest.raises(ValueError, match="pool"):
+        model(pool=bad)
 
 
 def test_mask_variable_lengths_in_one_batch():

@@ -11,7 +11,8 @@ Architecture (prenorm residual blocks, as in the S4/S4D reference models):
         z = GLU(Linear(d_model, 2 d_model)(z))  (position-wise mixing)
         x = x + dropout(z)
     x = LayerNorm(x)
-    classification: mean of x over valid positions -> Linear(d_model, d_output)  -> (batch, d_output)
+    classification: pool x over valid positions     -> Linear(d_model, d_output)  -> (batch, d_output)
+                    (pool="mean", the default, or "max": per feature, the largest value)
     regression / seq2seq: Linear(d_model, d_output) at every position            -> (batch, L, d_output)
 
 Masks are boolean ``(batch, L)``, True at valid positions. Zeroing the SSM input at padded
@@ -34,6 +35,7 @@ from .layers import DiagonalSSM
 __all__ = ["DeepSSM", "SSMBlock"]
 
 _TASKS = ("classification", "regression", "seq2seq")
+_POOLS = ("mean", "max")
 
 
 
@@ -79,6 +81,8 @@ class DeepSSM(nn.Module):
             (``init_kwargs``, e.g. ``{"alpha": 4.0}`` for ``freqbias``).
         task: ``"classification"`` (pooled, output (batch, d_output)) or ``"regression"``
             / ``"seq2seq"`` (per position, output (batch, L, d_output)).
+        pool: how classification summarizes the positions: ``"mean"`` (default) or ``"max"``
+            (per feature, over valid positions; unused by the other tasks).
         vocab_size: if given, the input is integer tokens (batch, L) and the encoder is an
             ``nn.Embedding(vocab_size, d_model)``.
         dtype: torch.float32 (default) or torch.float64.
@@ -92,13 +96,15 @@ class DeepSSM(nn.Module):
                  discretization: str = "zoh", task: str = "classification",
                  vocab_size: int | None = None, dtype=torch.float32, seed: int | None = None,
                  generator: torch.Generator | None = None, dt_min: float = 1e-3, dt_max: float = 1e-1,
-                 init_kwargs: dict | None = None):
+                 init_kwargs: dict | None = None, pool: str = "mean"):
         super().__init__()
         for name, v in (("d_input", d_input), ("d_output", d_output), ("d_model", d_model),
                         ("d_state", d_state), ("n_layers", n_layers)):
             check_int(v, name)
         if not isinstance(task, str) or task not in _TASKS:
             raise ValueError(f"task: expected one of {_TASKS}, got {task!r}")
+        if not isinstance(pool, str) or pool not in _POOLS:
+            raise ValueError(f"pool: expected one of {_POOLS}, got {pool!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout: expected a number in [0, 1), got {dropout!r}")
         if vocab_size is not None:
@@ -116,7 +122,7 @@ class DeepSSM(nn.Module):
             raise ValueError(f"init_kwargs: expected None or a dict of init options, got {init_kwargs!r}")
 
         self.d_input, self.d_output, self.d_model = int(d_input), int(d_output), int(d_model)
-        self.task, self.vocab_size = task, vocab_size
+        self.task, self.vocab_size, self.pool = task, vocab_size, pool
         init_kwargs = dict(init_kwargs or {})
 
         def build():
@@ -213,16 +219,16 @@ class DeepSSM(nn.Module):
         Pure tensor code (``torch.func.vmap`` / ``functional_call`` can run it; ``ssm_tdi.ensemble`` does).
         """
         h = self._trunk(x, mask)
-        if self.task == "classification":
-            if mask is None:
-                pooled = h.mean(dim=1)
-            else:
-                m = mask.unsqueeze(-1).to(h.dtype)
-                pooled = (h * m).sum(dim=1) / m.sum(dim=1)
-            out = self.head(pooled)
-        else:
-            out = self.head(h)
-        return out
+        return self.head(self._pool(h, mask) if self.task == "classification" else h)
+
+    def _pool(self, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """(batch, L, d_model) -> (batch, d_model): mean or max over the valid positions."""
+        if self.pool == "max":
+            return h.amax(dim=1) if mask is None else h.masked_fill(~mask.unsqueeze(-1), float("-inf")).amax(dim=1)
+        if mask is None:
+            return h.mean(dim=1)
+        m = mask.unsqueeze(-1).to(h.dtype)
+        return (h * m).sum(dim=1) / m.sum(dim=1)
 
     @torch.no_grad()
     def layer_inputs(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
