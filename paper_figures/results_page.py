@@ -66,7 +66,7 @@ def full_e3_section(full: Path) -> list[str]:
     """The budgeted full E3 grid (rebuilt from committed cells by ``make e3-full-tables``): its readings,
     figures and table, appended to the committed profile's page."""
     lines = []
-    for name in ("e3_accuracy", "e3_forecast"):
+    for name in ("e3_accuracy", "e3_forecast", "e3_spectra"):
         p = full / f"{name}.summary.json"
         if p.exists():
             s = json.loads(p.read_text())
