@@ -129,26 +129,31 @@ def run_probe(names, seeds, variants, results: dict, save=None, log=print, data:
 
 
 def table(results: dict) -> str:
-    """Markdown: per set and variant, mean validation accuracy and the gap to MiniRocket paired by seed."""
+    """Markdown: per set and variant, mean validation accuracy, the gap to MiniRocket and the gain over recipe
+    v2, both paired by seed (the seeds both entries have; an interval needs >= 2)."""
     lines = [f"Validation accuracy on a stratified {VAL_FRACTION:.0%} cut of the full training split (one cut per "
-             "seed; the test split is never scored). Gap = S4D-Lin variant - MiniRocket, paired by seed, 95% "
-             "t-interval.", "",
-             "| data set | model | seeds | val accuracy | gap to MiniRocket [95% CI] | fit s/seed |",
-             "|---|---|---|---|---|---|"]
+             "seed; the test split is never scored). Gap = S4D-Lin variant - MiniRocket; gain = variant - recipe "
+             "v2 (does the change help the SSM at all?); both paired by seed, mean [95% t-interval].", "",
+             "| data set | model | seeds | val accuracy | gap to MiniRocket [95% CI] | gain over v2 [95% CI] "
+             "| fit s/seed |", "|---|---|---|---|---|---|---|"]
     for name, by in results.items():
-        mr = by.get("minirocket", {})
         for model, slot in by.items():
             seeds = sorted(slot, key=int)
             acc = np.array([slot[s]["val_accuracy"] for s in seeds])
-            gap = ""
-            common = [s for s in seeds if s in mr]
-            if model != "minirocket" and len(common) >= 2:
-                r = paired_difference([slot[s]["val_accuracy"] for s in common],
-                                      [mr[s]["val_accuracy"] for s in common])
-                gap = f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
+            gap = _paired_cell(slot, by.get("minirocket", {})) if model != "minirocket" else ""
+            gain = _paired_cell(slot, by.get("v2", {})) if model not in ("minirocket", "v2") else ""
             secs = np.mean([slot[s]["seconds"] for s in seeds])
-            lines.append(f"| {name} | {model} | {len(seeds)} | {acc.mean():.3f} | {gap} | {secs:.0f} |")
+            lines.append(f"| {name} | {model} | {len(seeds)} | {acc.mean():.3f} | {gap} | {gain} | {secs:.0f} |")
     return "\n".join(lines)
+
+
+def _paired_cell(slot: dict, ref: dict) -> str:
+    """'mean [lo, hi]' of slot - ref over their common seeds; empty with fewer than 2."""
+    common = sorted(set(slot) & set(ref), key=int)
+    if len(common) < 2:
+        return ""
+    r = paired_difference([slot[s]["val_accuracy"] for s in common], [ref[s]["val_accuracy"] for s in common])
+    return f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
 
 
 def main(argv=None) -> int:

@@ -50,7 +50,12 @@ def test_probe_resumes_and_tabulates_the_paired_gap(monkeypatch):
     e3_capacity.run_probe(["GunPoint"], [0, 1], ["v2"], res, log=lambda *_: None)
     assert calls == [("v2", 0), ("v2", 1)]  # the second call found both seeds finished
     md = e3_capacity.table(res)
-    assert "| GunPoint | v2 | 2 | 0.550 | -0.200 [-0.200, -0.200] | 1 |" in md
+    assert "| GunPoint | v2 | 2 | 0.550 | -0.200 [-0.200, -0.200] |  | 1 |" in md
+    res["GunPoint"]["long"] = {"0": {"val_accuracy": 0.6, "seconds": 4.0}, "1": {"val_accuracy": 0.8, "seconds": 4.0}}
+    # by hand: gap diffs (0.6-0.7, 0.8-0.8) = (-0.1, 0): mean -0.05, half-width t(0.975, 1) 12.706 * 0.05 = 0.635;
+    # gain over v2 diffs (0.1, 0.2): mean +0.15, the same half-width
+    assert "| GunPoint | long | 2 | 0.700 | -0.050 [-0.685, +0.585] | +0.150 [-0.485, +0.785] | 4 |" in \
+        e3_capacity.table(res)
     raw = e3_capacity.run_probe(["GunPoint"], [0], ["v2"], res, log=lambda *_: None, data={"normalize": False})
     assert set(raw) == {"GunPoint", 'GunPoint {"normalize": false}'} and len(calls) == 3  # a separate entry
 
