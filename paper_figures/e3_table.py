@@ -104,6 +104,16 @@ def primary_seeds(plan_pairs: dict, prim: dict) -> int:
                 if x <= prim["max_fraction"] + 1e-12), default=0)
 
 
+def reference_x(by_x: dict) -> float | None:
+    """The x of a data set's headline comparison: where the plan gives the init the most seeds (the
+    primary-power tier), the smallest such x if several (digits in full: 5% and 25% -> 5%). Fixed by the plan,
+    so it does not move when other ratios finish. ``by_x``: {x: planned seeds} of one (data set, init)."""
+    if not by_x:
+        return None
+    top = max(by_x.values())
+    return min(x for x, n in by_x.items() if n == top)
+
+
 def matched_rows(agg, plan_pairs: dict, pairs, *, margin: float, higher_is_better: bool) -> list[dict]:
     """Secondary rows for ``matched_pairs`` [candidate, reference] of the config, e.g. TDI vs the frozen
     S4D-Lin (the same training treatment), wherever both inits are planned at the same x."""

@@ -7,10 +7,11 @@ first layer's channel-mean |H(w)|^2 of the default S4D-Lin model (seed 0, the st
 same model after TDI (first layer, input spectrum) - all on the rfft grid of the data's length and scaled
 to unit mean so shapes compare. Numbers: L_spec(default) and L_spec(TDI) (``spectra.spectral_matching_loss``,
 channel mean), and where the task puts its power (median frequency f50 as a fraction of Nyquist). When the
-E3 accuracy / forecast number files exist in the output folder, the TDI gain at the smallest training size
-is set against the default's mismatch (Spearman rank correlation; the gain is the standardized paired effect
-mean(diff)/sd(diff) over seeds, positive = TDI better, so accuracy and MASE share one scale): "TDI helps primarily
-when mismatched".
+E3 accuracy / forecast number files exist in the output folder, the TDI gain at each set's reference size
+(``e3_table.reference_x``: the ratio or span the profile plans with the most seeds, i.e. the primary-power tier;
+the smallest such if several; fixed by the plan, so the ratio ladder's cells do not move it) is set against the
+default's mismatch (Spearman rank correlation; the gain is the standardized paired effect mean(diff)/sd(diff)
+over seeds, positive = TDI better, so accuracy and MASE share one scale): "TDI helps primarily when mismatched".
 """
 
 import json
@@ -20,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from paper_figures import e3
+from paper_figures import e3, e3_table
 from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
 from ssm_tdi import spectra
 from ssm_tdi.tdi import apply_tdi
@@ -45,6 +46,32 @@ def f50(S: np.ndarray) -> float:
     """Median frequency of the power, as a fraction of Nyquist (bin 0 excluded: the mean)."""
     c = np.cumsum(S[1:])
     return float((np.searchsorted(c, 0.5 * c[-1]) + 1) / (len(S) - 1))
+
+
+def reference_gains(out, planned: dict) -> dict:
+    """{name: d_z} of TDI vs S4D-Lin at each set's ``e3_table.reference_x``, read from the E3 number files in
+    ``out`` (absent files: no gains). d_z = mean(diff) / sd(diff) over paired seeds, positive = TDI better
+    (MASE diffs are negated). ``planned``: {name: {init: {x: planned seeds}}} of the profile."""
+    gains = {}
+    for fname, metric, sign in (("e3_accuracy.json", "accuracy", 1.0), ("e3_forecast.json", "mase", -1.0)):
+        p = out / fname
+        if not p.exists():
+            continue
+        d = json.loads(p.read_text())[metric]
+        for name in sorted(d):
+            tdi, ref = d[name].get(e3.TDI_MAIN, {}), d[name].get(e3.DEFAULT_INIT, {})
+            x_ref = e3_table.reference_x(planned.get(name, {}).get(e3.TDI_MAIN, {}))
+            xs = [x for x in set(tdi) & set(ref) if x_ref is not None and abs(float(x) - x_ref) < 1e-12]
+            if not xs:
+                continue
+            a, b = tdi[xs[0]], ref[xs[0]]  # {seed: score}: paired by seed
+            if not (isinstance(a, dict) and isinstance(b, dict)):  # a file of the v1 study (lists)
+                continue
+            seeds = sorted(set(a) & set(b))
+            diff = sign * (np.array([a[s] for s in seeds]) - np.array([b[s] for s in seeds]))
+            if diff.size >= 2 and diff.std(ddof=1) > 0:
+                gains[name] = float(diff.mean() / diff.std(ddof=1))
+    return gains
 
 
 def main(argv=None):
@@ -72,23 +99,10 @@ def main(argv=None):
                          "f50_task": f50(S.numpy()), "f50_default": f50(P0.mean(0).numpy())}
 
     # relation to the measured TDI gains, where the study's number files exist
-    gains = {}  # standardized paired effect d_z = mean(diff) / sd(diff), sign: positive = TDI better
-    for fname, metric, sign in (("e3_accuracy.json", "accuracy", 1.0), ("e3_forecast.json", "mase", -1.0)):
-        p = args.out / fname
-        if p.exists():
-            d = json.loads(p.read_text())[metric]
-            for name in sorted(set(d) & set(res)):
-                tdi, ref = d[name].get(e3.TDI_MAIN, {}), d[name].get(e3.DEFAULT_INIT, {})
-                xs = sorted(set(tdi) & set(ref), key=float)
-                if not xs:
-                    continue
-                a, b = tdi[xs[0]], ref[xs[0]]  # {seed: score}: paired by seed
-                if not (isinstance(a, dict) and isinstance(b, dict)):  # a file of the v1 study (lists)
-                    continue
-                seeds = sorted(set(a) & set(b))
-                diff = sign * (np.array([a[s] for s in seeds]) - np.array([b[s] for s in seeds]))
-                if diff.size >= 2 and diff.std(ddof=1) > 0:
-                    gains[name] = float(diff.mean() / diff.std(ddof=1))
+    planned = {}  # {name: {init: {x: planned seeds}}}
+    for kind in ("classification", "forecasting"):
+        planned.update(e3_table.plan_pairs(e3.plan_specs(cfg, args.profile, kind)[1]))
+    gains = {name: g for name, g in reference_gains(args.out, planned).items() if name in res}
     rho = None
     if len(gains) >= 3:
         from scipy import stats
@@ -124,7 +138,7 @@ def main(argv=None):
     fig.tight_layout()
     save_figure(fig, args.out, NAME)
 
-    save_json({"profile": args.profile, "spectra": res, "tdi_gain_at_smallest_size": gains, "spearman": rho},
+    save_json({"profile": args.profile, "spectra": res, "tdi_gain_at_reference_x": gains, "spearman": rho},
               args.out / f"{NAME}.json")
     key = {}
     for name, r in res.items():
@@ -140,7 +154,8 @@ def main(argv=None):
         + ", ".join(f"{k} {res[k]['lspec_default']:.2g} (f50 {res[k]['f50_task']:.2f})" for k in order)
         + f". TDI brought the first layer to L_spec {min(r['lspec_tdi'] for r in res.values()):.2g}.."
         f"{max(r['lspec_tdi'] for r in res.values()):.2g}. "
-        + (f"Spearman correlation between the default's mismatch and the TDI gain at the smallest training size "
+        + (f"Spearman correlation between the default's mismatch and the TDI gain at each set's reference size "
+           "(the ratio or span planned with the most seeds) "
            "(standardized paired effect, so accuracy and MASE gains share one scale) "
            f"over {rho['n']} data sets: rho = {rho['rho']:.2f} (p = {rho['p']:.2g}); "
            + ("a positive, significant rho supports 'TDI helps primarily when mismatched'."

@@ -129,3 +129,32 @@ def test_tier_table_counts_what_is_left_per_tier_in_run_order():
     text = tier_table([{"name": "a"}, {"name": "b"}], tiers, cost, done={0, 2}, workers=2)
     assert "| 1 a | 2 | 1 | 1.00 | 0.5 |" in text  # one CPU-hour left, on 2 cores
     assert "| 2 b | 3 | 1 | 2.00 | 1.5 |" in text  # cumulative wall hours
+
+
+def test_reference_x_is_the_most_seeded_ratio_smallest_if_several():
+    from paper_figures.e3_table import reference_x
+
+    assert reference_x({0.01: 5, 0.05: 10, 0.25: 10, 1.0: 5}) == 0.05  # digits in full: 5% and 25% at 10 seeds
+    assert reference_x({0.01: 5, 0.1: 5, 0.25: 10, 1.0: 5}) == 0.25  # the ladder's smaller ratios do not win
+    assert reference_x({}) is None
+
+
+def test_spectra_gains_stay_at_the_reference_ratio_when_smaller_ratios_finish(tmp_path):
+    # fig_e3_spectra correlates mismatch with TDI's gain at each set's reference x: a finished ladder cell at
+    # a smaller ratio must not replace it (it did before: "the smallest finished x").
+    import json
+
+    from paper_figures.fig_e3_spectra import reference_gains
+
+    at_ref = {"s4d-lin": {"0": 0.50, "1": 0.60, "2": 0.70}, "tdi": {"0": 0.52, "1": 0.61, "2": 0.73}}
+    ladder = {"s4d-lin": {"0": 0.50, "1": 0.60, "2": 0.70}, "tdi": {"0": 0.40, "1": 0.58, "2": 0.60}}
+    scores = {"A": {"s4d-lin": {"0.01": ladder["s4d-lin"], "0.25": at_ref["s4d-lin"]},
+                    "tdi-first-input": {"0.01": ladder["tdi"], "0.25": at_ref["tdi"]}}}
+    (tmp_path / "e3_accuracy.json").write_text(json.dumps({"accuracy": scores}))
+    planned = {"A": {"tdi-first-input": {0.01: 5, 0.25: 10}, "s4d-lin": {0.01: 5, 0.25: 10}}}
+    diff = np.array([0.02, 0.01, 0.03])
+    assert reference_gains(tmp_path, planned) == {"A": pytest.approx(diff.mean() / diff.std(ddof=1))}
+    # forecasting: MASE, lower is better, so the sign flips
+    (tmp_path / "e3_accuracy.json").unlink()
+    (tmp_path / "e3_forecast.json").write_text(json.dumps({"mase": scores}))
+    assert reference_gains(tmp_path, planned) == {"A": pytest.approx(-diff.mean() / diff.std(ddof=1))}
