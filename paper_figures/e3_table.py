@@ -44,14 +44,15 @@ def aggregate(records, metric: str) -> dict:
     return agg
 
 
-def _paired(agg, name, init, ref, x) -> tuple[np.ndarray, np.ndarray]:
+def paired(agg, name, init, ref, x) -> tuple[np.ndarray, np.ndarray]:
+    """The two inits' scores at x on the seeds both finished, in seed order (``agg`` as ``aggregate`` makes it)."""
     a, b = agg.get(name, {}).get(init, {}).get(x, {}), agg.get(name, {}).get(ref, {}).get(x, {})
     seeds = sorted(set(a) & set(b))
     return np.array([a[s] for s in seeds], float), np.array([b[s] for s in seeds], float)
 
 
 def compare(agg, name, init, ref, x, *, margin: float, higher_is_better: bool) -> dict:
-    a, b = _paired(agg, name, init, ref, x)
+    a, b = paired(agg, name, init, ref, x)
     row = {"name": name, "x": x, "init": init, "reference": ref, "n": int(a.size)}
     if a.size == 0:
         return {**row, "mean": float("nan"), "p": float("nan"), "p_tost": float("nan")}

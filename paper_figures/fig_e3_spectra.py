@@ -6,16 +6,18 @@ most 512 sequences; token data: the first SSM layer's input), the
 first layer's channel-mean |H(w)|^2 of the default S4D-Lin model (seed 0, the study's recipe) and of the
 same model after TDI (first layer, input spectrum) - all on the rfft grid of the data's length and scaled
 to unit mean so shapes compare. Numbers: L_spec(default) and L_spec(TDI) (``spectra.spectral_matching_loss``,
-channel mean), and where the task puts its power (median frequency f50 as a fraction of Nyquist). When the
-E3 accuracy / forecast number files exist in the output folder, the TDI gain at each set's reference size
-(``e3_table.reference_x``: the ratio or span the profile plans with the most seeds, i.e. the primary-power tier;
-the smallest such if several; fixed by the plan, so the ratio ladder's cells do not move it) is set against the
-default's mismatch (Spearman rank correlation; the gain is the standardized paired effect mean(diff)/sd(diff)
-over seeds, positive = TDI better, so accuracy and MASE share one scale): "TDI helps primarily when mismatched".
+channel mean), and where the task puts its power (median frequency f50 as a fraction of Nyquist; white noise:
+0.5), for S_task and for the default. From the profile's committed cells (nothing trains), the TDI gain at each
+set's reference size (``e3_table.reference_x``: the ratio or span the profile plans with the most seeds, i.e. the
+primary-power tier; the smallest such if several; fixed by the plan, so the ratio ladder's cells do not move it)
+is set against the default's mismatch (Spearman rank correlation; the gain is the standardized paired effect
+mean(diff)/sd(diff) over seeds, positive = TDI better, so accuracy and MASE share one scale): "TDI helps primarily
+when mismatched".
 """
 
 import json
 import math
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -48,30 +50,43 @@ def f50(S: np.ndarray) -> float:
     return float((np.searchsorted(c, 0.5 * c[-1]) + 1) / (len(S) - 1))
 
 
-def reference_gains(out, planned: dict) -> dict:
-    """{name: d_z} of TDI vs S4D-Lin at each set's ``e3_table.reference_x``, read from the E3 number files in
-    ``out`` (absent files: no gains). d_z = mean(diff) / sd(diff) over paired seeds, positive = TDI better
-    (MASE diffs are negated). ``planned``: {name: {init: {x: planned seeds}}} of the profile."""
+def reference_gains(cfg: dict, profile: str) -> dict:
+    """{name: d_z} of TDI vs S4D-Lin at each set's ``e3_table.reference_x``, from the profile's COMMITTED cells
+    (as ``make e3-full-tables`` tabulates them; nothing trains, and no file in the output folder is read, so the
+    numbers do not depend on where the script writes). d_z = mean(diff) / sd(diff) over paired seeds, positive =
+    TDI better (MASE diffs are negated)."""
     gains = {}
-    for fname, metric, sign in (("e3_accuracy.json", "accuracy", 1.0), ("e3_forecast.json", "mase", -1.0)):
-        p = out / fname
-        if not p.exists():
-            continue
-        d = json.loads(p.read_text())[metric]
-        for name in sorted(d):
-            tdi, ref = d[name].get(e3.TDI_MAIN, {}), d[name].get(e3.DEFAULT_INIT, {})
-            x_ref = e3_table.reference_x(planned.get(name, {}).get(e3.TDI_MAIN, {}))
-            xs = [x for x in set(tdi) & set(ref) if x_ref is not None and abs(float(x) - x_ref) < 1e-12]
-            if not xs:
-                continue
-            a, b = tdi[xs[0]], ref[xs[0]]  # {seed: score}: paired by seed
-            if not (isinstance(a, dict) and isinstance(b, dict)):  # a file of the v1 study (lists)
-                continue
-            seeds = sorted(set(a) & set(b))
-            diff = sign * (np.array([a[s] for s in seeds]) - np.array([b[s] for s in seeds]))
-            if diff.size >= 2 and diff.std(ddof=1) > 0:
-                gains[name] = float(diff.mean() / diff.std(ddof=1))
+    for kind, metric, sign in (("classification", "accuracy", 1.0), ("forecasting", "mase", -1.0)):
+        specs = e3.plan_specs(cfg, profile, kind)[1]
+        records = e3.run_cells(specs, Path("."), compute_missing=False, local_cache=False, log=lambda *_: None)
+        gains.update(paired_effects(e3_table.aggregate(records, metric), e3_table.plan_pairs(specs), sign))
     return gains
+
+
+def paired_effects(agg: dict, planned: dict, sign: float) -> dict:
+    """{name: sign * mean(d) / sd(d)}, d = TDI - S4D-Lin paired by seed at the set's reference x (>= 2 seeds and
+    sd > 0, else the set is left out). ``agg``: {name: {init: {x: {seed: score}}}}; ``planned``: the plan's
+    {name: {init: {x: planned seeds}}}."""
+    out = {}
+    for name in sorted(agg):
+        x_ref = e3_table.reference_x(planned.get(name, {}).get(e3.TDI_MAIN, {}))
+        if x_ref is None:
+            continue
+        a, b = e3_table.paired(agg, name, e3.TDI_MAIN, e3.DEFAULT_INIT, x_ref)
+        diff = sign * (a - b)
+        if diff.size >= 2 and diff.std(ddof=1) > 0:
+            out[name] = float(diff.mean() / diff.std(ddof=1))
+    return out
+
+
+def direction(res: dict) -> str:
+    """Which way the default is mismatched: is the task lower- or higher-pass than the default's |H|^2?"""
+    f_def = [r["f50_default"] for r in res.values()]
+    lower = sorted(k for k, r in res.items() if r["f50_task"] < r["f50_default"])
+    return (f"The default's |H|^2 puts half its power below f50 = {min(f_def):.2f}..{max(f_def):.2f} of Nyquist "
+            f"(white: 0.5); S_task is lower-pass than the default (smaller f50) on {len(lower)} of {len(res)} sets"
+            + (f" (higher-pass on {', '.join(sorted(set(res) - set(lower)))})" if len(lower) < len(res) else "")
+            + ". ")
 
 
 def main(argv=None):
@@ -98,11 +113,8 @@ def main(argv=None):
                          "H2_tdi": unit(P1.mean(0)), "lspec_default": l0, "lspec_tdi": l1,
                          "f50_task": f50(S.numpy()), "f50_default": f50(P0.mean(0).numpy())}
 
-    # relation to the measured TDI gains, where the study's number files exist
-    planned = {}  # {name: {init: {x: planned seeds}}}
-    for kind in ("classification", "forecasting"):
-        planned.update(e3_table.plan_pairs(e3.plan_specs(cfg, args.profile, kind)[1]))
-    gains = {name: g for name, g in reference_gains(args.out, planned).items() if name in res}
+    # relation to the TDI gains measured in the profile's committed cells
+    gains = {name: g for name, g in reference_gains(cfg, args.profile).items() if name in res}
     rho = None
     if len(gains) >= 3:
         from scipy import stats
@@ -145,6 +157,7 @@ def main(argv=None):
         key[f"lspec_default[{name}]"] = r["lspec_default"]
         key[f"lspec_tdi[{name}]"] = r["lspec_tdi"]
         key[f"f50_task[{name}]"] = r["f50_task"]
+        key[f"f50_default[{name}]"] = r["f50_default"]
     if rho is not None:
         key["spearman_mismatch_vs_tdi_gain"] = rho["rho"]
         key["spearman_p"] = rho["p"]
@@ -154,9 +167,10 @@ def main(argv=None):
         + ", ".join(f"{k} {res[k]['lspec_default']:.2g} (f50 {res[k]['f50_task']:.2f})" for k in order)
         + f". TDI brought the first layer to L_spec {min(r['lspec_tdi'] for r in res.values()):.2g}.."
         f"{max(r['lspec_tdi'] for r in res.values()):.2g}. "
+        + direction(res)
         + (f"Spearman correlation between the default's mismatch and the TDI gain at each set's reference size "
-           "(the ratio or span planned with the most seeds) "
-           "(standardized paired effect, so accuracy and MASE gains share one scale) "
+           "(the ratio or span planned with the most seeds; standardized paired effect, so accuracy and MASE gains "
+           "share one scale) "
            f"over {rho['n']} data sets: rho = {rho['rho']:.2f} (p = {rho['p']:.2g}); "
            + ("a positive, significant rho supports 'TDI helps primarily when mismatched'."
               if rho["rho"] > 0 and rho["p"] < 0.05 else

@@ -139,22 +139,19 @@ def test_reference_x_is_the_most_seeded_ratio_smallest_if_several():
     assert reference_x({}) is None
 
 
-def test_spectra_gains_stay_at_the_reference_ratio_when_smaller_ratios_finish(tmp_path):
+def test_spectra_gains_stay_at_the_reference_ratio_when_smaller_ratios_finish():
     # fig_e3_spectra correlates mismatch with TDI's gain at each set's reference x: a finished ladder cell at
     # a smaller ratio must not replace it (it did before: "the smallest finished x").
-    import json
+    from paper_figures.fig_e3_spectra import paired_effects
 
-    from paper_figures.fig_e3_spectra import reference_gains
-
-    at_ref = {"s4d-lin": {"0": 0.50, "1": 0.60, "2": 0.70}, "tdi": {"0": 0.52, "1": 0.61, "2": 0.73}}
-    ladder = {"s4d-lin": {"0": 0.50, "1": 0.60, "2": 0.70}, "tdi": {"0": 0.40, "1": 0.58, "2": 0.60}}
-    scores = {"A": {"s4d-lin": {"0.01": ladder["s4d-lin"], "0.25": at_ref["s4d-lin"]},
-                    "tdi-first-input": {"0.01": ladder["tdi"], "0.25": at_ref["tdi"]}}}
-    (tmp_path / "e3_accuracy.json").write_text(json.dumps({"accuracy": scores}))
+    ref = {0: 0.50, 1: 0.60, 2: 0.70}
+    agg = {"A": {"s4d-lin": {0.01: ref, 0.25: ref},
+                 "tdi-first-input": {0.01: {0: 0.40, 1: 0.58, 2: 0.60}, 0.25: {2: 0.73, 0: 0.52, 1: 0.61}}}}
     planned = {"A": {"tdi-first-input": {0.01: 5, 0.25: 10}, "s4d-lin": {0.01: 5, 0.25: 10}}}
-    diff = np.array([0.02, 0.01, 0.03])
-    assert reference_gains(tmp_path, planned) == {"A": pytest.approx(diff.mean() / diff.std(ddof=1))}
-    # forecasting: MASE, lower is better, so the sign flips
-    (tmp_path / "e3_accuracy.json").unlink()
-    (tmp_path / "e3_forecast.json").write_text(json.dumps({"mase": scores}))
-    assert reference_gains(tmp_path, planned) == {"A": pytest.approx(-diff.mean() / diff.std(ddof=1))}
+    diff = np.array([0.02, 0.01, 0.03])  # paired by seed, not by position
+    assert paired_effects(agg, planned, 1.0) == {"A": pytest.approx(diff.mean() / diff.std(ddof=1))}
+    # MASE: lower is better, so the sign flips
+    assert paired_effects(agg, planned, -1.0) == {"A": pytest.approx(-diff.mean() / diff.std(ddof=1))}
+    # a set whose reference x has one paired seed is left out, not read at another x
+    agg["A"]["tdi-first-input"][0.25] = {0: 0.52}
+    assert paired_effects(agg, planned, 1.0) == {}
