@@ -65,8 +65,8 @@ figures: $(INSTALL_STAMP) $(addprefix figure-,$(FIGURES)) $(if $(filter quick,$(
 
 # The budgeted full E3 grid runs over several sessions (python -m paper_figures.e3_run --profile full --export);
 # its tables and figures are rebuilt here from the committed cells only (no training; about a minute).
-# e3_spectra trains nothing: it sets the default's spectral mismatch per data set against the TDI gains that the
-# two table figures just wrote (the mechanism check "TDI helps primarily where the default is mismatched").
+# e3_spectra trains nothing: it sets the default's spectral mismatch per data set against the TDI gains in the
+# same committed cells (the mechanism check "TDI helps primarily where the default is mismatched").
 E3_TABLE_FIGURES := e3_accuracy e3_forecast
 e3-full-tables: $(INSTALL_STAMP)
 	$(foreach f,$(E3_TABLE_FIGURES),$(FIG_ENV) $(PYTHON) -m paper_figures.fig_$(f) --profile full --device cpu --committed-only &&) true

@@ -49,8 +49,8 @@ def test_committed_e3_tables_regenerate_from_the_committed_cells(profile, tmp_pa
         _same_key_numbers(committed, tmp_path, name)
     if profile == "full":
         # `make e3-full-tables` ends with fig_e3_spectra, which trains nothing: each set's default mismatch
-        # (recomputed from the data and the seeded default model) against the TDI gains of the tables just
-        # rebuilt, and their Spearman correlation. The post-TDI residuals (1e-11..4e-4, solver round-off) are
+        # (recomputed from the data and the seeded default model) against the TDI gains in the committed
+        # cells, and their Spearman correlation. The post-TDI residuals (1e-11..4e-4, solver round-off) are
         # checked only for staying below 1e-3, under 0.2% of the smallest default mismatch (0.74), since a
         # last-bit change moves them relatively by far more.
         fig_e3_spectra.main(["--profile", "full", "--device", "cpu", "--out", str(tmp_path)])
