@@ -83,8 +83,12 @@ def direction(res: dict) -> str:
     """Which way the default is mismatched: is the task lower- or higher-pass than the default's |H|^2?"""
     f_def = [r["f50_default"] for r in res.values()]
     lower = sorted(k for k, r in res.items() if r["f50_task"] < r["f50_default"])
-    return (f"The default's |H|^2 puts half its power below f50 = {min(f_def):.2f}..{max(f_def):.2f} of Nyquist "
-            f"(white: 0.5); S_task is lower-pass than the default (smaller f50) on {len(lower)} of {len(res)} sets"
+    dc = [r["H2_default"][0] for r in res.values()]  # unit-mean |H|^2 at w = 0
+    floor = [v for r in res.values() for v in r["H2_default"][len(r["H2_default"]) // 4:]]  # w/pi >= 1/4
+    return (f"The default's unit-mean |H|^2 is {min(dc):.1f}..{max(dc):.1f} at w = 0 and "
+            f"{min(floor):.2f}..{max(floor):.2f} above w/pi = 1/4, half its power below f50 = "
+            f"{min(f_def):.2f}..{max(f_def):.2f} of Nyquist (white: 0.5); S_task is lower-pass than the default "
+            f"(smaller f50) on {len(lower)} of {len(res)} sets"
             + (f" (higher-pass on {', '.join(sorted(set(res) - set(lower)))})" if len(lower) < len(res) else "")
             + ". ")
 
