@@ -11,7 +11,9 @@ have finished (a partial grid compares what it has and says how many seeds that 
   correction never gets weaker because cells are missing); a verdict needs ``min_seeds`` seeds, fewer
   is reported as "incomplete";
 * secondary: every other init (controls, other inits, MiniRocket) vs S4D-Lin and the primary pair at
-  larger fractions, Benjamini-Hochberg over the finished secondary comparisons of the table (exploratory);
+  larger fractions, Benjamini-Hochberg over the secondary comparisons of the table with >= 2 paired seeds
+  (exploratory); a verdict needs every seed the plan gives the row (at least 2), fewer is "incomplete" (its
+  interval and p are shown, as interim numbers);
 * each comparison: mean paired difference with its 95% t interval, the two-sided paired t-test, TOST
   with the stated margin, and the verdict of ``ssm_tdi.stats.verdict`` (equivalent / better / worse /
   cannot tell).
@@ -76,6 +78,7 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
                 continue
             for x, n_planned in xs.items():
                 r = compare(agg, name, init, DEFAULT_INIT, x, margin=margin, higher_is_better=hib)
+                r["n_planned"] = n_planned
                 r["family"] = ("primary" if kind == "classification" and init == prim["candidate"]
                                and prim["reference"] == DEFAULT_INIT and x <= prim["max_fraction"] + 1e-12
                                and n_planned >= top else "secondary")
@@ -90,7 +93,7 @@ def comparisons(agg: dict, kind: str, cfg: dict, plan_pairs: dict) -> list[dict]
                     strict=True):
         r["p_adj"], r["correction"] = float(q), f"Benjamini-Hochberg over {len(sec_rows)} secondary comparisons"
     for r in rows:
-        need = prim["min_seeds"] if r["family"] == "primary" else 2
+        need = prim["min_seeds"] if r["family"] == "primary" else max(2, r["n_planned"])
         if r["n"] < need:
             r["verdict"] = f"incomplete ({r['n']} of {need} seeds)" if r["n"] else "not run"
         else:
@@ -123,7 +126,8 @@ def matched_rows(agg, plan_pairs: dict, pairs, *, margin: float, higher_is_bette
         for name, by_init in plan_pairs.items():
             for x in sorted(set(by_init.get(cand, [])) & set(by_init.get(ref, []))):
                 r = compare(agg, name, cand, ref, x, margin=margin, higher_is_better=higher_is_better)
-                rows.append({**r, "family": "secondary"})
+                n_planned = min(by_init[cand][x], by_init[ref][x])
+                rows.append({**r, "family": "secondary", "n_planned": n_planned})
     return rows
 
 

@@ -96,6 +96,10 @@ def test_matched_pairs_compare_tdi_with_the_frozen_default_of_the_same_seeds(cfg
     m = [r for r in rows if r["reference"] == "s4d-lin-frozen"]
     assert len(m) == 1 and m[0]["family"] == "secondary" and m[0]["n"] == 3
     assert m[0]["mean"] == pytest.approx(0.05)  # paired seed by seed against the frozen default, not S4D-Lin
+    # 3 of the 4 planned seeds: interval and p shown, no verdict yet (as for a primary row short of seeds)
+    assert m[0]["verdict"] == "incomplete (3 of 4 seeds)" and "p_adj" in m[0]
+    frozen = [r for r in rows if r["init"] == "s4d-lin-frozen" and r["reference"] == "s4d-lin"]
+    assert frozen[0]["n"] == 4 and not frozen[0]["verdict"].startswith("incomplete")
     md, _ = e3_table.section("classification", e3_table.aggregate(recs, "accuracy"), rows, cfg, plan, (11, 12))
     assert f"{e3.LABELS['tdi-first-input']} − {e3.LABELS['s4d-lin-frozen']}" in "\n".join(md)
 
