@@ -58,6 +58,7 @@ def reference_gains(cfg: dict, profile: str) -> dict:
     gains = {}
     for kind, metric, sign in (("classification", "accuracy", 1.0), ("forecasting", "mase", -1.0)):
         specs = e3.plan_specs(cfg, profile, kind)[1]
+        # local_cache=False: the committed store only (the cell folder argument is then never read)
         records = e3.run_cells(specs, Path("."), compute_missing=False, local_cache=False, log=lambda *_: None)
         gains.update(paired_effects(e3_table.aggregate(records, metric), e3_table.plan_pairs(specs), sign))
     return gains
