@@ -25,7 +25,7 @@ import torch
 
 from paper_figures import e3, e3_table
 from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
-from ssm_tdi import spectra
+from ssm_tdi import spectra, stats
 from ssm_tdi.tdi import apply_tdi
 
 NAME = "e3_spectra"
@@ -74,9 +74,9 @@ def paired_effects(agg: dict, planned: dict, sign: float) -> dict:
         if x_ref is None:
             continue
         a, b = e3_table.paired(agg, name, e3.TDI_MAIN, e3.DEFAULT_INIT, x_ref)
-        diff = sign * (a - b)
-        if diff.size >= 2 and diff.std(ddof=1) > 0:
-            out[name] = float(diff.mean() / diff.std(ddof=1))
+        d = stats.paired_difference(sign * a, sign * b)
+        if d["n"] >= 2 and d["sd"] > 0:
+            out[name] = d["mean"] / d["sd"]
     return out
 
 
@@ -122,10 +122,10 @@ def main(argv=None):
     gains = {name: g for name, g in reference_gains(cfg, args.profile).items() if name in res}
     rho = None
     if len(gains) >= 3:
-        from scipy import stats
+        from scipy.stats import spearmanr
 
         ks = sorted(gains)
-        rho = stats.spearmanr([res[k]["lspec_default"] for k in ks], [gains[k] for k in ks])
+        rho = spearmanr([res[k]["lspec_default"] for k in ks], [gains[k] for k in ks])
         rho = {"rho": float(rho.statistic), "p": float(rho.pvalue), "n": len(ks)}
 
     # ------------------------------------------------------------------ figure
