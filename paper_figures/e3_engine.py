@@ -111,16 +111,16 @@ def _label(spec: dict) -> str:
 
 
 # ----------------------------------------------------------------------------- the grid
-def resolve_cached(specs: list[dict], out: Path, log=print, store: dict | None = None,
+def resolve_cached(specs: list[dict], out: Path | None, log=print, store: dict | None = None,
                    local: bool = True) -> tuple[dict, list[int]]:
     """({index: record} of trusted cached cells, indices to compute); logs every rejected cache entry.
 
-    local=False reads the committed store only (not the cell files under ``out``), so that a table built that way
-    depends on committed cells alone."""
+    local=False reads the committed store only (not the cell files under ``out``, which may then be None), so that
+    a table built that way depends on committed cells alone."""
     store = e3_cache.load_store() if store is None else store
     records, todo = {}, []
     for i, spec in enumerate(specs):
-        path = e3_cache.cell_path(out, spec)
+        path = e3_cache.cell_path(out, spec) if local else None
         rec, why = e3_cache.read_cell_file(path, spec) if local else (None, None)
         if rec is None and why is not None:
             log(f"e3: cached cell {path.name} ({_label(spec)}) rejected: {why}; recomputing")
@@ -137,6 +137,13 @@ def resolve_cached(specs: list[dict], out: Path, log=print, store: dict | None =
         else:
             records[i] = rec
     return records, todo
+
+
+def committed_records(specs: list[dict], log=print, store: dict | None = None) -> list[dict | None]:
+    """Records of ``specs`` from the committed store alone (None where a cell is not committed): nothing trains and
+    no cell folder is read, so what is built from them depends on the committed cells only."""
+    records, _ = resolve_cached(specs, None, log, store, local=False)
+    return [records.get(i) for i in range(len(specs))]
 
 
 def run_cells(specs: list[dict], out: Path, device="cpu", jobs: int | None = None, scheduler: str | None = None,

@@ -17,13 +17,12 @@ when mismatched".
 
 import json
 import math
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from paper_figures import e3, e3_table
+from paper_figures import e3, e3_engine, e3_table
 from paper_figures.common import Timer, parse_args, profile_note, save_figure, save_json, write_summary
 from ssm_tdi import spectra, stats
 from ssm_tdi.tdi import apply_tdi
@@ -58,8 +57,7 @@ def reference_gains(cfg: dict, profile: str) -> dict:
     gains = {}
     for kind, metric, sign in (("classification", "accuracy", 1.0), ("forecasting", "mase", -1.0)):
         specs = e3.plan_specs(cfg, profile, kind)[1]
-        # local_cache=False: the committed store only (the cell folder argument is then never read)
-        records = e3.run_cells(specs, Path("."), compute_missing=False, local_cache=False, log=lambda *_: None)
+        records = e3_engine.committed_records(specs, log=lambda *_: None)
         gains.update(paired_effects(e3_table.aggregate(records, metric), e3_table.plan_pairs(specs), sign))
     return gains
 

@@ -134,3 +134,15 @@ def test_schema_of_forecasting_results(spec):
     assert e3_cache.validate(rec, fspec) is None
     rec2 = e3_cache.make_record(fspec, {"mse": -1.0, "mase": 0.9}, 1.0, "cpu")
     assert "mse" in e3_cache.validate(rec2, fspec)
+
+
+def test_committed_records_read_the_store_alone(spec, tmp_path, monkeypatch):
+    """`committed_records` (what fig_e3_spectra tabulates) returns committed cells and None for cells that exist only
+    as local cell files, and trains nothing."""
+    calls = []
+    monkeypatch.setattr(e3_engine, "compute_cell", _fake_compute(calls))
+    rec = e3_engine.run_cells([spec], tmp_path, jobs=1, log=lambda *_: None, store={})[0]
+    assert e3_engine.committed_records([spec], log=lambda *_: None, store={}) == [None]
+    assert e3_engine.committed_records([spec], log=lambda *_: None, store={rec["key"]: rec})[0]["result"] == \
+        rec["result"]
+    assert calls == ["s4d-lin"]

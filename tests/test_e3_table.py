@@ -112,7 +112,7 @@ def test_the_reading_tallies_tdi_verdicts_by_regime_against_the_paper():
 
     rows = [row("A", 0.05, "worse"), row("B", 0.25, "cannot tell"), row("A", 1.0, "better"),
             row("A", 0.1, "incomplete (3 of 10 seeds)"), row("A", 0.05, "better", init="minirocket"),
-            row("A", 0.05, "better", ref="s4d-lin-frozen")]
+            row("A", 0.05, "better", ref="s4d-lin-frozen"), row("A", 0.25, "better", init="tdi-first-disc")]
     text = against_the_paper(rows, 0.25)
     assert "at fractions <= 0.25: worse 1 (A 0.05); cannot tell 1 (B 0.25); 1 without enough seeds of 3" in text
     assert "at the full training set: better 1 (A 1) of 1 planned" in text
