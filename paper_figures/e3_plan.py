@@ -6,7 +6,8 @@ seed, and, for inits that call ``ssm_tdi.tdi.apply_tdi``, the library's TDI defa
 TDI's defaults invalidates exactly the TDI cells). :func:`cell_key` hashes the spec; the cache
 (``e3_cache``) keys cells by it.
 
-A profile's grid is a union of *tiers* (``{"inits", "seeds", "fractions"/"spans", "only"}``): e.g.
+A profile's grid is a union of *tiers* (``{"inits", "seeds", "fractions"/"spans", "only", "per_name",
+"skip"}``): e.g.
 the primary comparison with 10 seeds at small fractions and everything else with 5. Fractions whose
 stratified subsets coincide are dropped once per data set (``ssm_tdi.data.distinct_fractions``) and
 recorded in the plan; forecasting spans too short for one window + horizon are skipped and recorded.
@@ -173,8 +174,14 @@ def dataset_grid(cfg: dict, kind: str, name: str, rec: dict, profile: str) -> tu
 
 
 def _tier_xs(tier: dict, kind: str, name: str, grid: list[float]) -> list[float]:
+    """The x values a tier plans for one data set: its ``only`` map if it has one, else a per-set override
+    (``per_name``), else its fractions/spans; none for a set the tier ``skip``s (a reason is required)."""
+    if name in tier.get("skip", {}):
+        return []
     if "only" in tier:
         want = tier["only"].get(name, [])
+    elif name in tier.get("per_name", {}):
+        want = tier["per_name"][name]
     else:
         want = tier.get("fractions" if kind == "classification" else "spans", "all")
     return list(grid) if want == "all" else [x for x in grid if any(abs(x - w) < 1e-12 for w in want)]
@@ -193,6 +200,19 @@ def _holds_tokens(name: str, data_kw_json: str) -> bool:
     from paper_figures.e3_cell import classification_data
 
     return classification_data(name, data_kw_json).vocab_size is not None
+
+
+def _record_skipped(plan: dict, specs: list[dict]) -> None:
+    """Record in ``plan["dropped"]`` each x of a set's grid that no tier plans, with the skip reasons of
+    the tiers that would have planned it (a budget decision, stated in the config)."""
+    planned = {(s["name"], s["x"]) for s in specs}
+    for name, grid in plan["grid"].items():
+        for x in grid:
+            if (name, x) in planned:
+                continue
+            why = sorted({t["skip"][name] for t in plan["tiers"] if name in t.get("skip", {})
+                          and x in _tier_xs({k: v for k, v in t.items() if k != "skip"}, plan["kind"], name, grid)})
+            plan["dropped"].setdefault(name, {})[x] = "not planned: " + ("; ".join(why) or "no tier asks for it")
 
 
 def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, list[dict], list[tuple]]:
@@ -221,6 +241,7 @@ def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, 
                             seen.add((name, init, x, seed))
                             specs.append(cell_spec(kind, name, init, x, seed, rec))
                             tier_of.append(t_idx)
+    _record_skipped(plan, specs)
     prio = [(n, float(x)) for n, x in prof.get("priority", [])]
 
     def rank(i):

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from paper_figures import e3_cache, e3_engine, e3_plan
+from paper_figures import e3_cache, e3_engine, e3_plan, e3_table
 from paper_figures.common import profile_dir
 
 
@@ -66,9 +66,8 @@ def main(argv=None) -> int:
     cfg = e3_plan.load_config()
     kinds = ("classification", "forecasting") if a.kind == "both" else (a.kind,)
     for kind in kinds:
-        dropped = {n: d for n, d in e3_plan.plan_specs(cfg, a.profile, kind)[0]["dropped"].items() if d}
-        if dropped:
-            print(f"e3: {kind}: dropped from the grid: {dropped}")
+        for line in e3_table.not_in_grid(e3_plan.plan_specs(cfg, a.profile, kind)[0]["dropped"]):
+            print(f"e3: {kind}: {line}")
     specs = select(e3_plan.run_order(cfg, a.profile, kinds), _only(a.only), a.inits)  # tier by tier, both kinds
     out = profile_dir(a.profile)
     records, todo = e3_engine.resolve_cached(specs, out)

@@ -153,8 +153,22 @@ def _ci(r) -> str:
     return f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
 
 
-def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict, cells: tuple[int, int]) -> tuple:
-    """Markdown lines and CSV rows of one kind (classification / forecasting)."""
+def not_in_grid(dropped: dict) -> list[str]:
+    """One markdown line per reason: the (data set, x) a plan leaves out and why (``plan["dropped"]``)."""
+    by_why: dict = {}
+    for name, xs in dropped.items():
+        for x, why in (xs or {}).items():
+            by_why.setdefault(why, {}).setdefault(name, []).append(x)
+    def where(by: dict) -> str:
+        return "; ".join(n + " " + ", ".join(f"{x:g}" for x in sorted(xs)) for n, xs in by.items())
+
+    return [f"Not in the grid: {where(by)} ({why})." for why, by in by_why.items()]
+
+
+def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict, cells: tuple[int, int],
+            dropped: dict | None = None) -> tuple:
+    """Markdown lines and CSV rows of one kind (classification / forecasting); ``dropped``: the plan's
+    left-out (data set, x) with reasons, listed under the scores."""
     metric, hib, margin_key = METRIC[kind]
     prim = cfg["primary"]
     md = [f"## {kind.capitalize()}: test {metric} ({'higher' if hib else 'lower'} is better)", "",
@@ -192,7 +206,8 @@ def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict,
         for x in sorted({x for xs in by_init.values() for x in xs}):
             md.append(f"| {name} | {x:g} | " + " | ".join(_ms(agg.get(name, {}).get(i, {}).get(x, {}))
                                                       for i in inits) + " |")
-    return md + [""], buf_rows
+    gaps = not_in_grid(dropped or {})
+    return md + ([""] + gaps if gaps else []) + [""], buf_rows
 
 
 def write_table(out: Path, profile: str, committed_only: bool = False) -> None:

@@ -47,9 +47,14 @@ def test_full_plan_meets_the_protocol_and_runs_the_priority_cells_first(cfg):
     for s in specs:
         seeds.setdefault((s["name"], s["init"], s["x"]), set()).add(s["seed"])
     prim = cfg["primary"]
+    skipped = {n: why for t in cfg["profiles"]["full"]["tiers"] for n, why in t.get("skip", {}).items()}
+    assert all(len(why) > 20 for why in skipped.values())  # a budget decision states its reason
     for name in plan["names"]:  # the budgeted protocol: every set powered at 25%, every ratio >= 5 seeds
         assert len(seeds[(name, prim["candidate"], 0.25)]) >= prim["min_seeds"], name
         for x in plan["grid"][name]:
+            if (name, prim["candidate"], x) not in seeds:  # only where a tier skips the set, saying why
+                assert name in skipped and plan["dropped"][name][x] == f"not planned: {skipped[name]}", (name, x)
+                continue
             n_prim = len(seeds[(name, prim["candidate"], x)])
             assert n_prim >= 5 and len(seeds[(name, prim["reference"], x)]) == n_prim, (name, x)
             if name != "listops":  # tokens: MiniRocket cannot run there and is not planned
@@ -57,10 +62,30 @@ def test_full_plan_meets_the_protocol_and_runs_the_priority_cells_first(cfg):
             else:
                 assert (name, "minirocket", x) not in seeds
         for control in ("tdi-shuffled", "s4d-lin-band", "freqbias-val", "s4d-legs"):
-            assert len(seeds[(name, control, 0.25)]) >= 5, (name, control)
+            assert name in skipped or len(seeds[(name, control, 0.25)]) >= 5, (name, control)
     assert len(seeds[("digits", prim["candidate"], 0.05)]) >= prim["min_seeds"]  # the quick profile's primary
     assert plan["dropped"]["BasicMotions"] == {0.05: "same subset as 0.1"}  # one subset, one cell
     assert len({e3.cell_key(s) for s in specs}) == len(specs)  # no duplicate cell
+
+
+def test_every_series_gets_the_controls_at_its_breadth_span(cfg):
+    _, specs = e3.plan_specs(cfg, "full", "forecasting")
+    breadth = cfg["profiles"]["full"]["tiers"][1]["only"]  # each series' smallest span that holds a window
+    for name, (x,) in breadth.items():
+        for control in ("tdi-shuffled", "s4d-lin-band", "freqbias-val"):
+            assert {s["seed"] for s in specs if (s["name"], s["init"], s["x"]) == (name, control, x)} \
+                == set(range(5)), (name, control)
+
+
+def test_a_tier_skips_a_set_or_overrides_its_ratios_per_name():
+    tier = {"fractions": [0.25], "spans": [0.125], "per_name": {"s": [0.25]}, "skip": {"p": "at chance"}}
+    assert e3_plan._tier_xs(tier, "forecasting", "s", [0.125, 0.25, 1.0]) == [0.25]
+    assert e3_plan._tier_xs(tier, "forecasting", "t", [0.125, 0.25, 1.0]) == [0.125]
+    assert e3_plan._tier_xs(tier, "classification", "p", [0.1, 0.25]) == []
+    plan = {"kind": "classification", "tiers": [tier], "grid": {"p": [0.1, 0.25], "q": [0.1, 0.25]}, "dropped": {}}
+    e3_plan._record_skipped(plan, [{"name": "q", "x": 0.25}])
+    assert plan["dropped"] == {"p": {0.25: "not planned: at chance", 0.1: "not planned: no tier asks for it"},
+                               "q": {0.1: "not planned: no tier asks for it"}}
 
 
 def test_run_order_goes_tier_by_tier_across_both_kinds(cfg):

@@ -104,6 +104,16 @@ def test_matched_pairs_compare_tdi_with_the_frozen_default_of_the_same_seeds(cfg
     assert f"{e3.LABELS['tdi-first-input']} − {e3.LABELS['s4d-lin-frozen']}" in "\n".join(md)
 
 
+def test_the_table_lists_what_the_grid_leaves_out_and_why():
+    dropped = {"A": {0.05: "same subset as 0.1"}, "B": {0.05: "same subset as 0.1", 0.5: "not planned: at chance"},
+               "C": {}}
+    assert e3_table.not_in_grid(dropped) == ["Not in the grid: A 0.05; B 0.05 (same subset as 0.1).",
+                                             "Not in the grid: B 0.5 (not planned: at chance)."]
+    cfg = e3.load_config()
+    md, _ = e3_table.section("classification", {}, [], cfg, {}, (0, 0), dropped)
+    assert md[-3:] == e3_table.not_in_grid(dropped) + [""]
+
+
 def test_the_reading_tallies_tdi_verdicts_by_regime_against_the_paper():
     from paper_figures.fig_e3_accuracy import against_the_paper
 
