@@ -203,16 +203,15 @@ def _holds_tokens(name: str, data_kw_json: str) -> bool:
 
 
 def _record_skipped(plan: dict, specs: list[dict]) -> None:
-    """Record in ``plan["dropped"]`` each x of a set's grid that no tier plans, with the skip reasons of
-    the tiers that would have planned it (a budget decision, stated in the config)."""
+    """Record in ``plan["dropped"]`` each x of a set's grid that a tier would plan but ``skip``s and no other
+    tier plans, with the skip reasons (a budget decision, stated in the config)."""
     planned = {(s["name"], s["x"]) for s in specs}
     for name, grid in plan["grid"].items():
         for x in grid:
-            if (name, x) in planned:
-                continue
             why = sorted({t["skip"][name] for t in plan["tiers"] if name in t.get("skip", {})
                           and x in _tier_xs({k: v for k, v in t.items() if k != "skip"}, plan["kind"], name, grid)})
-            plan["dropped"].setdefault(name, {})[x] = "not planned: " + ("; ".join(why) or "no tier asks for it")
+            if why and (name, x) not in planned:
+                plan["dropped"].setdefault(name, {})[x] = "not planned: " + "; ".join(why)
 
 
 def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, list[dict], list[tuple]]:

@@ -84,8 +84,7 @@ def test_a_tier_skips_a_set_or_overrides_its_ratios_per_name():
     assert e3_plan._tier_xs(tier, "classification", "p", [0.1, 0.25]) == []
     plan = {"kind": "classification", "tiers": [tier], "grid": {"p": [0.1, 0.25], "q": [0.1, 0.25]}, "dropped": {}}
     e3_plan._record_skipped(plan, [{"name": "q", "x": 0.25}])
-    assert plan["dropped"] == {"p": {0.25: "not planned: at chance", 0.1: "not planned: no tier asks for it"},
-                               "q": {0.1: "not planned: no tier asks for it"}}
+    assert plan["dropped"] == {"p": {0.25: "not planned: at chance"}}  # q 0.1: no tier asks for it, no skip
 
 
 def test_run_order_goes_tier_by_tier_across_both_kinds(cfg):
