@@ -202,16 +202,14 @@ def _holds_tokens(name: str, data_kw_json: str) -> bool:
     return classification_data(name, data_kw_json).vocab_size is not None
 
 
-def _record_skipped(plan: dict, specs: list[dict]) -> None:
-    """Record in ``plan["dropped"]`` each x of a set's grid that a tier would plan but ``skip``s and no other
-    tier plans, with the skip reasons (a budget decision, stated in the config)."""
-    planned = {(s["name"], s["x"]) for s in specs}
-    for name, grid in plan["grid"].items():
-        for x in grid:
-            why = sorted({t["skip"][name] for t in plan["tiers"] if name in t.get("skip", {})
-                          and x in _tier_xs({k: v for k, v in t.items() if k != "skip"}, plan["kind"], name, grid)})
-            if why and (name, x) not in planned:
-                plan["dropped"].setdefault(name, {})[x] = "not planned: " + "; ".join(why)
+def _record_skipped(plan: dict) -> None:
+    """``plan["skipped"]``: for each tier that ``skip``s a data set (a budget decision, its reason stated in the
+    config), the set, the tier, the x values the tier would otherwise plan there, and the reason."""
+    plan["skipped"] = [{"name": name, "tier": t.get("name", f"tier {i + 1}"), "why": why,
+                        "xs": _tier_xs({k: v for k, v in t.items() if k != "skip"}, plan["kind"], name,
+                                       plan["grid"][name])}
+                       for i, t in enumerate(plan["tiers"]) for name, why in t.get("skip", {}).items()
+                       if name in plan["grid"]]
 
 
 def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, list[dict], list[tuple]]:
@@ -240,7 +238,7 @@ def _ranked_plan(cfg: dict, profile: str, kind: str, inits=None) -> tuple[dict, 
                             seen.add((name, init, x, seed))
                             specs.append(cell_spec(kind, name, init, x, seed, rec))
                             tier_of.append(t_idx)
-    _record_skipped(plan, specs)
+    _record_skipped(plan)
     prio = [(n, float(x)) for n, x in prof.get("priority", [])]
 
     def rank(i):

@@ -66,7 +66,8 @@ def main(argv=None) -> int:
     cfg = e3_plan.load_config()
     kinds = ("classification", "forecasting") if a.kind == "both" else (a.kind,)
     for kind in kinds:
-        for line in e3_table.not_in_grid(e3_plan.plan_specs(cfg, a.profile, kind)[0]["dropped"]):
+        plan = e3_plan.plan_specs(cfg, a.profile, kind)[0]
+        for line in e3_table.not_in_grid(plan["dropped"], plan["skipped"]):
             print(f"e3: {kind}: {line}")
     specs = select(e3_plan.run_order(cfg, a.profile, kinds), _only(a.only), a.inits)  # tier by tier, both kinds
     out = profile_dir(a.profile)

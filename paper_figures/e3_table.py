@@ -153,22 +153,29 @@ def _ci(r) -> str:
     return f"{r['mean']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]"
 
 
-def not_in_grid(dropped: dict) -> list[str]:
-    """One markdown line per reason: the (data set, x) a plan leaves out and why (``plan["dropped"]``)."""
+def _where(by: dict) -> str:
+    return "; ".join(n + " " + ", ".join(f"{x:g}" for x in sorted(xs)) for n, xs in by.items())
+
+
+def not_in_grid(dropped: dict, skipped: list[dict] = ()) -> list[str]:
+    """Markdown lines: the (data set, x) a plan leaves out, one line per reason (``plan["dropped"]``), and the
+    tiers that skip a data set, one line per (set, reason) (``plan["skipped"]``)."""
     by_why: dict = {}
     for name, xs in dropped.items():
         for x, why in (xs or {}).items():
             by_why.setdefault(why, {}).setdefault(name, []).append(x)
-    def where(by: dict) -> str:
-        return "; ".join(n + " " + ", ".join(f"{x:g}" for x in sorted(xs)) for n, xs in by.items())
-
-    return [f"Not in the grid: {where(by)} ({why})." for why, by in by_why.items()]
+    lines = [f"Not in the grid: {_where(by)} ({why})." for why, by in by_why.items()]
+    by_set: dict = {}
+    for sk in skipped:
+        by_set.setdefault((sk["name"], sk["why"]), []).append(
+            f"{sk['tier']} at {', '.join(f'{x:g}' for x in sk['xs'])}")
+    return lines + [f"Skipped on {name}: {'; '.join(tiers)} ({why})." for (name, why), tiers in by_set.items()]
 
 
 def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict, cells: tuple[int, int],
-            dropped: dict | None = None) -> tuple:
-    """Markdown lines and CSV rows of one kind (classification / forecasting); ``dropped``: the plan's
-    left-out (data set, x) with reasons, listed under the scores."""
+            plan: dict | None = None) -> tuple:
+    """Markdown lines and CSV rows of one kind (classification / forecasting); ``plan``: what it leaves out
+    and why (:func:`not_in_grid`) is listed under the scores."""
     metric, hib, margin_key = METRIC[kind]
     prim = cfg["primary"]
     md = [f"## {kind.capitalize()}: test {metric} ({'higher' if hib else 'lower'} is better)", "",
@@ -206,7 +213,7 @@ def section(kind: str, agg: dict, rows: list[dict], cfg: dict, plan_pairs: dict,
         for x in sorted({x for xs in by_init.values() for x in xs}):
             md.append(f"| {name} | {x:g} | " + " | ".join(_ms(agg.get(name, {}).get(i, {}).get(x, {}))
                                                       for i in inits) + " |")
-    gaps = not_in_grid(dropped or {})
+    gaps = not_in_grid(plan["dropped"], plan.get("skipped", [])) if plan else []
     return md + ([""] + gaps if gaps else []) + [""], buf_rows
 
 

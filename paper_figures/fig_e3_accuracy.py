@@ -97,7 +97,7 @@ def main(argv=None):
         pairs = e3_table.plan_pairs(specs)
         rows = e3_table.comparisons(acc, KIND, cfg, pairs)
         md, csv_rows = e3_table.section(KIND, acc, rows, cfg, pairs, (len(done), len(specs)),
-                                        plan["dropped"])
+                                        plan)
     inits = [i for i in e3.INITS if any(i in by for by in pairs.values())]
 
     names = plan["names"]

@@ -48,7 +48,7 @@ def main(argv=None):
         pairs = e3_table.plan_pairs(specs)
         rows = e3_table.comparisons(scores["mase"], KIND, cfg, pairs)
         md, csv_rows = e3_table.section(KIND, scores["mase"], rows, cfg, pairs, (len(done), len(specs)),
-                                        plan["dropped"])
+                                        plan)
         names = [n for n in plan["names"] if n in pairs]
         spans_of = {n: sorted({x for xs in pairs[n].values() for x in xs}) for n in names}
         base = {n: {x: e3.forecast_baselines(n, e3.recipe(cfg, KIND, n, args.profile), x) for x in spans_of[n]}

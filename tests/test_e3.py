@@ -53,7 +53,7 @@ def test_full_plan_meets_the_protocol_and_runs_the_priority_cells_first(cfg):
         assert len(seeds[(name, prim["candidate"], 0.25)]) >= prim["min_seeds"], name
         for x in plan["grid"][name]:
             if (name, prim["candidate"], x) not in seeds:  # only where a tier skips the set, saying why
-                assert name in skipped and plan["dropped"][name][x] == f"not planned: {skipped[name]}", (name, x)
+                assert any(sk["name"] == name and x in sk["xs"] for sk in plan["skipped"]), (name, x)
                 continue
             n_prim = len(seeds[(name, prim["candidate"], x)])
             assert n_prim >= 5 and len(seeds[(name, prim["reference"], x)]) == n_prim, (name, x)
@@ -78,13 +78,13 @@ def test_every_series_gets_the_controls_at_its_breadth_span(cfg):
 
 
 def test_a_tier_skips_a_set_or_overrides_its_ratios_per_name():
-    tier = {"fractions": [0.25], "spans": [0.125], "per_name": {"s": [0.25]}, "skip": {"p": "at chance"}}
+    tier = {"name": "t8", "fractions": [0.25], "spans": [0.125], "per_name": {"s": [0.25]}, "skip": {"p": "at chance"}}
     assert e3_plan._tier_xs(tier, "forecasting", "s", [0.125, 0.25, 1.0]) == [0.25]
     assert e3_plan._tier_xs(tier, "forecasting", "t", [0.125, 0.25, 1.0]) == [0.125]
     assert e3_plan._tier_xs(tier, "classification", "p", [0.1, 0.25]) == []
     plan = {"kind": "classification", "tiers": [tier], "grid": {"p": [0.1, 0.25], "q": [0.1, 0.25]}, "dropped": {}}
-    e3_plan._record_skipped(plan, [{"name": "q", "x": 0.25}])
-    assert plan["dropped"] == {"p": {0.25: "not planned: at chance"}}  # q 0.1: no tier asks for it, no skip
+    e3_plan._record_skipped(plan)
+    assert plan["skipped"] == [{"name": "p", "tier": "t8", "why": "at chance", "xs": [0.25]}]
 
 
 def test_run_order_goes_tier_by_tier_across_both_kinds(cfg):

@@ -105,13 +105,15 @@ def test_matched_pairs_compare_tdi_with_the_frozen_default_of_the_same_seeds(cfg
 
 
 def test_the_table_lists_what_the_grid_leaves_out_and_why():
-    dropped = {"A": {0.05: "same subset as 0.1"}, "B": {0.05: "same subset as 0.1", 0.5: "not planned: at chance"},
-               "C": {}}
-    assert e3_table.not_in_grid(dropped) == ["Not in the grid: A 0.05; B 0.05 (same subset as 0.1).",
-                                             "Not in the grid: B 0.5 (not planned: at chance)."]
+    dropped = {"A": {0.05: "same subset as 0.1"}, "B": {0.05: "same subset as 0.1", 0.5: "too short"}, "C": {}}
+    skipped = [{"name": "P", "tier": "ladder", "why": "at chance", "xs": [0.1, 0.05]},
+               {"name": "P", "tier": "controls", "why": "at chance", "xs": [0.25]}]
+    lines = ["Not in the grid: A 0.05; B 0.05 (same subset as 0.1).", "Not in the grid: B 0.5 (too short).",
+             "Skipped on P: ladder at 0.1, 0.05; controls at 0.25 (at chance)."]
+    assert e3_table.not_in_grid(dropped, skipped) == lines
     cfg = e3.load_config()
-    md, _ = e3_table.section("classification", {}, [], cfg, {}, (0, 0), dropped)
-    assert md[-3:] == e3_table.not_in_grid(dropped) + [""]
+    md, _ = e3_table.section("classification", {}, [], cfg, {}, (0, 0), {"dropped": dropped, "skipped": skipped})
+    assert md[-4:] == lines + [""]
 
 
 def test_the_reading_tallies_tdi_verdicts_by_regime_against_the_paper():
