@@ -73,7 +73,8 @@ def full_e3_section(full: Path) -> list[str]:
             rel = full.relative_to(FIG_DIR)
             lines += [f"## {s['title']} (profile `full`, budgeted grid)", "", f"**Command.** `{s['command']}`", "",
                       f"![{name} full]({rel}/{name}.png)", "", f"**Reading.** {s['reading']}", ""]
-    return lines + _e3_table(full, "E3 results table, profile `full` (budgeted grid, partial until every tier ran)")
+    title = "E3 results table, profile `full` (budgeted grid; finished of planned cells stated per kind)"
+    return lines + _e3_table(full, title)
 
 
 def main(argv=None):
