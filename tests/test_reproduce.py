@@ -159,6 +159,56 @@ def test_quick_subset_compares_with_the_committed_summaries(tmp_path):
         rp.check("huge", None, **kw)
 
 
+def test_a_platform_with_recorded_numbers_is_compared_bit_identically_to_them(tmp_path):
+    other = {"cpu": "other-cpu", "torch": "x"}
+    ref = {"profile": "smoke", "figures": {"spectrum": {
+        "key_numbers": {"slope": -0.25}, "platform": PLATFORM, "nondeterministic": [],
+        "rounding_spread": {"slope": 1e-3}, "platforms": [{"platform": other, "key_numbers": {"slope": -0.5}}]}}}
+    _write(tmp_path / "ref" / "smoke.json", ref)
+    kw = dict(reference_dir=tmp_path / "ref", from_dir=tmp_path / "new", log=lambda *_: None)
+    _write(tmp_path / "new" / "spectrum.summary.json", {"key_numbers": {"slope": -0.5}, "platform": other})
+    res = rp.check("smoke", ["spectrum"], **kw)["figures"]["spectrum"]
+    assert res["status"] == "PASS" and res["bit_identical"] and res["own_platform"]
+    # one ulp off this platform's own numbers fails, although the cross-platform tolerance would not apply
+    _write(tmp_path / "new" / "spectrum.summary.json", {"key_numbers": {"slope": -0.5000000000000001},
+                                                       "platform": other})
+    fails = rp.check("smoke", ["spectrum"], **kw)["figures"]["spectrum"]["failures"]
+    assert fails == ["FAIL spectrum: key 'slope' old=-0.5 new=-0.5000000000000001 "
+                     "(tol: bit-identical on the reference platform)"]
+    # the reference platform still compares with the reference, and --tier cross ignores the record
+    _write(tmp_path / "new" / "spectrum.summary.json", {"key_numbers": {"slope": -0.5}, "platform": PLATFORM})
+    assert rp.check("smoke", ["spectrum"], **kw)["figures"]["spectrum"]["failures"]
+    _write(tmp_path / "new" / "spectrum.summary.json", {"key_numbers": {"slope": -0.25}, "platform": other})
+    assert not rp.check("smoke", ["spectrum"], **kw)["ok"]
+    assert rp.check("smoke", ["spectrum"], tier="cross", **kw)["ok"]  # |diff| 0 against the reference
+
+
+def test_add_platform_records_two_agreeing_runs_and_refuses_disagreeing_ones(tmp_path, monkeypatch):
+    ref = {"profile": "smoke", "figures": {"spectrum": {
+        "key_numbers": {"x": 1.0, "fit_seconds": 0.0}, "platform": PLATFORM, "nondeterministic": ["fit_seconds"],
+        "rounding_spread": {"x": 0.0}}}}
+    _write(tmp_path / "smoke.json", ref)
+    calls = []
+
+    def fake_run(name, profile, out, env=None, timeout=0):
+        calls.append(env)
+        return {"key_numbers": {"x": 2.0, "fit_seconds": float(len(calls))}, "platform": {"cpu": "amd"}}
+
+    monkeypatch.setattr(rp, "run_figure", fake_run)
+    path = rp.add_platform("smoke", ["spectrum"], reference_dir=tmp_path, log=lambda *_: None)
+    e = json.loads(path.read_text())["figures"]["spectrum"]
+    assert calls == [None, None] and e["key_numbers"] == {"x": 1.0, "fit_seconds": 0.0}  # reference untouched
+    assert [r["platform"] for r in e["platforms"]] == [{"cpu": "amd"}] and e["platforms"][0]["key_numbers"]["x"] == 2.0
+    rp.add_platform("smoke", ["spectrum"], reference_dir=tmp_path, log=lambda *_: None)  # replaced, not appended
+    assert len(json.loads(path.read_text())["figures"]["spectrum"]["platforms"]) == 1
+    monkeypatch.setattr(rp, "run_figure", lambda *a, **k: {"key_numbers": {"x": 2.0 + len(calls.append(0) or calls)},
+                                                          "platform": {"cpu": "amd"}})
+    with pytest.raises(rp.FigureError, match="two runs here differ"):
+        rp.add_platform("smoke", ["spectrum"], reference_dir=tmp_path, log=lambda *_: None)
+    with pytest.raises(ValueError, match="no reference entry"):
+        rp.add_platform("smoke", ["trainable"], reference_dir=tmp_path, log=lambda *_: None)
+
+
 def test_update_records_values_spread_and_nondeterminism(tmp_path, monkeypatch):
     """update() with the figure runs replaced by a fake: 2 plain runs, then one per perturbation."""
     calls = []
@@ -184,6 +234,12 @@ def test_update_records_values_spread_and_nondeterminism(tmp_path, monkeypatch):
     assert "| spectrum | 5 | 1 | 2 | 1 | 0 | 0 | 1 | 0 |" in table  # x: relative change 2e-3 -> "<= 0.01"
 
 
+def _here():
+    from paper_figures.common import platform_fingerprint
+
+    return json.loads(json.dumps(platform_fingerprint()))
+
+
 def test_a_perturbed_committed_number_fails_the_real_check(tmp_path):
     """End to end: the committed smoke reference, one number changed by 50%, fig_spectrum.py really run."""
     ref = json.loads((ROOT / "paper_figures" / "reference" / "smoke.json").read_text())
@@ -194,6 +250,9 @@ def test_a_perturbed_committed_number_fails_the_real_check(tmp_path):
               key=lambda k: entry["rounding_spread"][k] / abs(entry["key_numbers"][k]))
     old = entry["key_numbers"][key] * 1.5
     entry["key_numbers"][key] = old
+    own = rp.recorded_for(entry, _here())
+    if own is not None:  # this platform's own numbers (--add-platform) are what the check compares with here
+        old = own["key_numbers"][key] = own["key_numbers"][key] * 1.5
     _write(tmp_path / "smoke.json", ref)
     proc = subprocess.run([sys.executable, "-m", "paper_figures.reproduce", "--profile", "smoke", "--figures",
                            "spectrum", "--reference-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
