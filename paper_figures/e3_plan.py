@@ -175,7 +175,7 @@ def dataset_grid(cfg: dict, kind: str, name: str, rec: dict, profile: str) -> tu
 
 def _tier_xs(tier: dict, kind: str, name: str, grid: list[float]) -> list[float]:
     """The x values a tier plans for one data set: its ``only`` map if it has one, else a per-set override
-    (``per_name``), else its fractions/spans; none for a set the tier ``skip``s (a reason is required)."""
+    (``per_name``), else its fractions/spans; none for a set the tier ``skip``s (the config maps it to the reason)."""
     if name in tier.get("skip", {}):
         return []
     if "only" in tier:
